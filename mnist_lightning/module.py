@@ -1,0 +1,118 @@
+"""`Classifier`: the one LightningModule; wraps any `nn.Module` with its loss, metrics and optimisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from torch import Tensor, nn, optim
+from torchmetrics import MaxMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from mnist_lightning import metrics as M
+from mnist_lightning.errors import ConfigError
+
+SPLITS = ("train", "val", "test")
+# Scheduler arguments that mean "until the end of training"; left null in YAML, filled in here.
+HORIZON_KEYS = ("total_steps", "T_max")
+# Step-based horizons are at least this long: OneCycleLR divides by zero on very short cycles, so a
+# smoke run (a few batches) leaves its schedule unfinished instead of crashing.
+MIN_STEP_HORIZON = 100
+# Keys in conf/scheduler/*.yaml that are for Lightning, not for the torch scheduler itself.
+LIGHTNING_KEYS = ("interval", "frequency", "monitor", "warmup")
+
+
+class Classifier(L.LightningModule):
+    """Loss, accuracy per split and `val/acc_best`; optimizer and scheduler are instantiated from config."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None,
+        num_classes: int,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler or {})
+        if config is not None:
+            # Plain data only, so the checkpoint loads with torch.load(weights_only=True).
+            self.save_hyperparameters(config)
+        for split in SPLITS:
+            setattr(self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro"))
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def probs(self, x: Tensor) -> Tensor:
+        """Class probabilities (B, K) for normalised images (B, C, H, W)."""
+        return self.loss.probs(self(x))
+
+    def _step(self, batch: tuple[Tensor, Tensor], split: str) -> Tensor:
+        x, y = batch
+        out = self(x)  # (B, K)
+        loss = self.loss(out, y)
+        acc = getattr(self, f"{split}_acc")
+        acc.update(out.detach(), y)
+        # Epoch-level values only: the names stay exactly the keys in metrics.py.
+        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(f"{split}/acc", acc, on_step=False, on_epoch=True, prog_bar=split != "train")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self._step(batch, "train")
+        self.log("loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_train_epoch_start(self) -> None:
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log(M.LR, lr, on_step=False, on_epoch=True)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best.update(self.val_acc.compute())
+        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        optimizer: optim.Optimizer = instantiate(self.optimizer_cfg)(self.parameters())
+        if not self.scheduler_cfg:
+            return optimizer
+        kwargs = {k: v for k, v in self.scheduler_cfg.items() if k not in LIGHTNING_KEYS}
+        interval = self.scheduler_cfg.get("interval", "epoch")
+        warmup = int(self.scheduler_cfg.get("warmup", 0))
+        horizons = {
+            "step": max(int(self.trainer.estimated_stepping_batches), MIN_STEP_HORIZON),
+            "epoch": self.trainer.max_epochs,
+        }
+        if interval not in horizons:
+            raise ConfigError(f"scheduler.interval={interval!r}: use 'epoch' or 'step'")
+        for key in HORIZON_KEYS:
+            if key in kwargs and kwargs[key] is None:
+                kwargs[key] = max(1, int(horizons[interval]) - warmup)
+        scheduler = instantiate(kwargs)(optimizer)
+        if warmup > 0:
+            # Linear warm-up over `warmup` intervals, then hand over to the configured schedule.
+            ramp = optim.lr_scheduler.LinearLR(optimizer, 1.0 / (warmup + 1), total_iters=warmup)
+            scheduler = optim.lr_scheduler.SequentialLR(optimizer, [ramp, scheduler], [warmup])
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": interval,
+                "frequency": int(self.scheduler_cfg.get("frequency", 1)),
+                "monitor": self.scheduler_cfg.get("monitor", M.VAL_LOSS),
+            },
+        }

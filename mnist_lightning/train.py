@@ -1,0 +1,76 @@
+"""`train(cfg) -> dict`: fit a model, test its best checkpoint, write metrics.json."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_lightning import metrics as M
+from mnist_lightning.data import DigitDataModule
+from mnist_lightning.io import write_json_atomic
+from mnist_lightning.module import Classifier
+from mnist_lightning.trainer import build_trainer, check_accelerator
+
+log = logging.getLogger(__name__)
+
+
+def build_classifier(cfg: DictConfig, datamodule: DigitDataModule) -> Classifier:
+    """The model config's network and loss, sized by the data, wrapped in a Classifier."""
+    net = instantiate(cfg.model.net, in_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    return Classifier(
+        net=net,
+        loss=instantiate(cfg.model.loss),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,
+        num_classes=datamodule.num_classes,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test the best checkpoint, and return (and write) the run's metrics."""
+    run_dir = Path(cfg.run_dir)
+    check_accelerator(cfg.trainer.accelerator)  # before any data is read or downloaded
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule: DigitDataModule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")  # the network's input shape comes from the data
+    model = build_classifier(cfg, datamodule)
+    trainer = build_trainer(cfg, run_dir)
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    fit_seconds = time.perf_counter() - start
+
+    results: dict[str, Any] = {
+        M.VAL_ACC_BEST: float(model.val_acc_best.compute()),
+        M.EPOCHS: trainer.current_epoch,
+        M.FIT_SECONDS: round(fit_seconds, 2),
+    }
+    if cfg.test:
+        best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
+        (tested,) = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        results.update({key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)})
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / "metrics.json", results)
+        _report(results, run_dir)
+    return results
+
+
+def _report(results: dict[str, Any], run_dir: Path) -> None:
+    log.info("Run directory: %s", run_dir)
+    if M.TEST_ACC in results:
+        log.info(
+            "Test accuracy: %.2f%% (best val %.2f%%, %d epochs, fit %.1f s)",
+            100 * results[M.TEST_ACC],
+            100 * results[M.VAL_ACC_BEST],
+            results[M.EPOCHS],
+            results[M.FIT_SECONDS],
+        )
+    log.info("TensorBoard: tensorboard --logdir %s", run_dir / "tensorboard")

@@ -1,0 +1,194 @@
+"""End to end: `train(cfg)` and `python -m mnist_lightning` on tiny IDX data and on the real MNIST."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAST, MNIST_DIR, group_options, requires_mnist
+from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mnist_lightning import metrics as M
+from mnist_lightning.data.folder import write_image_folder
+from mnist_lightning.data.idx import load_idx_dir
+from mnist_lightning.train import train
+
+
+def _tiny(root: Path, *extra: str) -> list[str]:
+    return ["data=idx", f"data.root={root}", "data.val_size=40", "data.batch_size=32", *extra]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_lightning", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_tiny_run_writes_metrics_checkpoints_and_tensorboard(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    cfg = compose(
+        *_tiny(
+            tiny_mnist,
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=null",
+            "optimizer.lr=0.003",
+        )
+    )
+    results = train(cfg)
+    run = Path(cfg.run_dir)
+    assert set(M.RUN_METRICS) <= results.keys() and results[M.EPOCHS] == 2
+    assert json.loads((run / "metrics.json").read_text()) == results
+    assert results[M.VAL_ACC_BEST] > 0.5  # the bars are learnable: the model really trained
+    assert 0 <= results[M.TEST_ACC] <= 1 and math.isfinite(results[M.TEST_LOSS])
+
+    for name in ("best.ckpt", "last.ckpt"):  # plain data only: loads with weights_only=True
+        ckpt = torch.load(run / "checkpoints" / name, weights_only=True)
+        assert ckpt["hyper_parameters"]["model"]["net"]["_target_"].endswith("ConvNet")
+        assert ckpt["hyper_parameters"]["seed"] == 0
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    wanted = {
+        M.TRAIN_LOSS,
+        M.TRAIN_ACC,
+        M.LR,
+        M.VAL_LOSS,
+        M.VAL_ACC,
+        M.VAL_ACC_BEST,
+        M.TEST_LOSS,
+        M.TEST_ACC,
+    }
+    assert wanted <= tags
+    assert len(events.Scalars(M.VAL_ACC)) == 2  # one point per epoch
+    assert events.Scalars(M.TEST_ACC)[-1].value == pytest.approx(results[M.TEST_ACC])
+
+
+def test_same_seed_same_result(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    first = train(compose(*_tiny(tiny_mnist), "seed=0"))
+    second = train(compose(*_tiny(tiny_mnist), "seed=0"))
+    assert first[M.TEST_LOSS] == second[M.TEST_LOSS] and first[M.VAL_ACC_BEST] == second[M.VAL_ACC_BEST]
+
+
+def test_scheduler_steps_per_optimizer_step(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    cfg = compose(
+        *_tiny(tiny_mnist),
+        "scheduler=step",
+        "scheduler.interval=step",
+        "scheduler.step_size=2",
+        "scheduler.gamma=0.5",
+        "optimizer.lr=0.001",
+    )
+    train(cfg)
+    ckpt = torch.load(Path(cfg.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    # 4 optimizer steps, halved every 2 steps: 1e-3 * 0.5**2
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(2.5e-4)
+
+
+@pytest.mark.parametrize("scheduler", ["onecycle", "cosine", "plateau", "none"])
+def test_schedulers_run(scheduler: str, compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    results = train(compose(*_tiny(tiny_mnist), f"scheduler={scheduler}"))
+    assert math.isfinite(results[M.TEST_LOSS])
+
+
+def test_classic_dataloader_path(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    results = train(compose(*_tiny(tiny_mnist), "data.resident=false", "data.num_workers=0"))
+    assert math.isfinite(results[M.TEST_LOSS])
+
+
+@requires_mnist
+@pytest.mark.parametrize("model", group_options("model"))
+def test_every_model_trains_on_real_mnist(model: str, compose: Callable[..., DictConfig]) -> None:
+    results = train(compose("data=idx", f"data.root={MNIST_DIR}", f"model={model}"))
+    assert math.isfinite(results[M.TEST_LOSS]) and 0 <= results[M.TEST_ACC] <= 1
+
+
+@requires_mnist
+def test_default_model_learns_real_mnist_in_a_few_steps(compose: Callable[..., DictConfig]) -> None:
+    results = train(compose("data=idx", f"data.root={MNIST_DIR}", "trainer.limit_train_batches=60"))
+    assert results[M.TEST_ACC] > 0.85
+
+
+@requires_mnist
+@pytest.mark.parametrize("source", ["idx", "torchvision", "folder"])
+def test_every_source_trains_on_real_mnist(
+    source: str, compose: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    root = MNIST_DIR
+    if source == "folder":  # 1,500 real train and 500 real test digits as PNG files
+        train_split, test_split = load_idx_dir(MNIST_DIR)
+        root = str(tmp_path / "png")
+        write_image_folder(train_split.subset(torch.arange(1500)), f"{root}/train")
+        write_image_folder(test_split.subset(torch.arange(500)), f"{root}/test")
+    extra = {"torchvision": ["data.download=false"], "folder": ["data.val_size=300"]}.get(source, [])
+    results = train(compose(f"data={source}", f"data.root={root}", *extra))
+    assert math.isfinite(results[M.TEST_LOSS])
+
+
+def test_cli_single_run_prints_where_and_how_well(tiny_mnist: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _cli(
+        *_tiny(tiny_mnist),
+        *FAST,
+        f"hydra.run.dir={run}",
+        f"data.cache_dir={tmp_path}/c",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert f"Run directory: {run}" in out and "Test accuracy:" in out
+    assert f"tensorboard --logdir {run / 'tensorboard'}" in out
+    assert (run / ".hydra" / "config.yaml").is_file() and (run / "metrics.json").is_file()
+
+
+def test_cli_multirun_2x2(tiny_mnist: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = _cli(
+        "-m",
+        "optimizer=sgd,adam",
+        "scheduler=step,cosine",
+        *_tiny(tiny_mnist),
+        *FAST,
+        f"hydra.sweep.dir={sweep}",
+        f"data.cache_dir={tmp_path}/c",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert len(jobs) == 4
+    overrides = set()
+    for job in jobs:
+        assert M.TEST_ACC in json.loads((job / "metrics.json").read_text())
+        overrides.add((job / ".hydra" / "overrides.yaml").read_text())
+    assert len(overrides) == 4  # four different combinations
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the no-GPU error cannot occur")
+def test_gpu_without_gpu_fails_at_once_in_one_line(tiny_mnist: Path, tmp_path: Path) -> None:
+    proc = _cli(*_tiny(tiny_mnist), "trainer.accelerator=gpu", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: trainer.accelerator=gpu: no CUDA GPU is visible")
+    assert "Traceback" not in proc.stderr and "Data from" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@requires_mnist
+def test_default_run_reaches_99_2_percent(compose: Callable[..., DictConfig]) -> None:
+    results = train(compose("data=idx", f"data.root={MNIST_DIR}", "trainer.accelerator=cpu", fast=False))
+    assert results[M.TEST_ACC] >= 0.992
