@@ -1,0 +1,146 @@
+"""The DataModule: one split logic, tensor batches and normalisation; subclasses name the source."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+
+from mnist_lightning.data.batches import TensorBatches
+from mnist_lightning.data.digits import NUM_CLASSES, Digits
+from mnist_lightning.data.folder import load_folder
+from mnist_lightning.data.idx import load_idx_dir
+from mnist_lightning.data.torchvision import load_torchvision
+from mnist_lightning.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[Tensor, Tensor]
+
+
+class DigitDataModule(L.LightningDataModule):
+    """Train/val/test splits of 28x28 digits; validation is carved from train, never from test."""
+
+    num_classes = NUM_CLASSES
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int,
+        val_size: int,
+        mean: float,
+        std: float,
+        seed: int,
+        cache_dir: str,
+        eval_batch_size: int | None = None,
+        resident: bool = True,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        for key, value in (("batch_size", batch_size), ("val_size", val_size)):
+            if value < 1:
+                raise ConfigError(f"data.{key}={value}: must be at least 1")
+        if std <= 0:
+            raise ConfigError(f"data.std={std}: must be positive")
+        self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_size, self.seed = val_size, seed
+        self.mean, self.std = mean, std
+        self.resident, self.num_workers = resident, num_workers
+        self.splits: dict[str, Digits] = {}
+
+    def load(self) -> tuple[Digits, Digits]:
+        """(train, test) from the source; each subclass reads its own kind of data."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return  # already loaded: setup runs once per process, whatever the stage
+        train, test = self.load()
+        if self.val_size >= len(train):
+            raise ConfigError(
+                f"data.val_size={self.val_size}: the train split has only {len(train)} images; "
+                "choose a smaller validation size"
+            )
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
+        self.splits = {
+            "train": train.subset(order[self.val_size :]),
+            "val": train.subset(order[: self.val_size]),
+            "test": test,
+        }
+        sizes = ", ".join(f"{name} {len(split):,}" for name, split in self.splits.items())
+        log.info("Data from %s: %s images of %s", self.root, sizes, "x".join(map(str, self.input_shape)))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one normalised image."""
+        _, height, width = self.splits["train"].images.shape
+        return (1, height, width)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
+        return ((images.float() / 255.0 - self.mean) / self.std).unsqueeze(1)
+
+    def _loader(self, split: str, train: bool) -> TensorBatches | DataLoader:
+        digits = self.splits[split]
+        batch_size = self.batch_size if train else self.eval_batch_size
+        if not self.resident:
+            return DataLoader(
+                TensorDataset(digits.images, digits.labels),
+                batch_size=batch_size,
+                shuffle=train,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                generator=torch.Generator().manual_seed(self.seed),
+            )
+        if self.trainer is not None:
+            # Keep the whole split on the training device: batches are then index views.
+            digits = digits.to(self.trainer.strategy.root_device)
+        epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
+        return TensorBatches(digits, batch_size, shuffle=train, seed=self.seed, epoch=epoch)
+
+    def train_dataloader(self) -> TensorBatches | DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> TensorBatches | DataLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> TensorBatches | DataLoader:
+        return self._loader("test", train=False)
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        images, labels = batch
+        return self.normalize(images), labels  # normalised on the device, after the transfer
+
+
+class IdxDataModule(DigitDataModule):
+    """The four MNIST-format IDX files in `root`, gzipped or not."""
+
+    def load(self) -> tuple[Digits, Digits]:
+        return load_idx_dir(self.root)
+
+
+class TorchvisionDataModule(DigitDataModule):
+    """`torchvision.datasets.MNIST`: local files when present, else a download if allowed."""
+
+    def __init__(self, download: bool = True, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.download = download
+
+    def load(self) -> tuple[Digits, Digits]:
+        return load_torchvision(self.root, self.cache_dir, self.download)
+
+
+class FolderDataModule(DigitDataModule):
+    """Image files under `root/train/<digit>/` and optionally `root/test/<digit>/`."""
+
+    def __init__(self, test_fraction: float = 0.1, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.test_fraction = test_fraction
+
+    def load(self) -> tuple[Digits, Digits]:
+        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed)

@@ -1,0 +1,52 @@
+"""`Digits`: one split as tensors, the common currency of every data source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mnist_lightning.errors import DataError
+
+NUM_CLASSES = 10  # digits 0-9: the one place the class count is defined
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Images as uint8 (N, H, W) and labels as int64 (N,), on any device."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: Tensor) -> Digits:
+        """The samples at `index`, in that order."""
+        return Digits(self.images[index], self.labels[index])
+
+    def to(self, device: torch.device | str) -> Digits:
+        """The same split on `device`."""
+        return Digits(self.images.to(device), self.labels.to(device))
+
+
+def make_digits(images: Tensor, labels: Tensor, where: str) -> Digits:
+    """Check shapes, counts and label range; `where` names the file or folder for the error."""
+    if images.ndim != 3:
+        raise DataError(f"{where}: images have shape {tuple(images.shape)}, expected (N, H, W)")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{where}: {len(images)} images but {len(labels)} labels; "
+            "the image and label files must come from the same dataset split"
+        )
+    if len(labels) == 0:
+        raise DataError(f"{where}: the split holds no samples")
+    labels = labels.to(torch.int64)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= NUM_CLASSES:
+        raise DataError(
+            f"{where}: label values span {low}..{high}, but digits must be 0..{NUM_CLASSES - 1}; "
+            "check that this is a digit dataset's label file"
+        )
+    return Digits(images.to(torch.uint8).contiguous(), labels.contiguous())

@@ -1,0 +1,151 @@
+"""A folder of digit images, `<root>/train/<digit>/*` and optionally `<root>/test/<digit>/*`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from mnist_lightning.data.digits import Digits, make_digits
+from mnist_lightning.errors import DataError
+from mnist_lightning.io import atomic_torch_save
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
+
+
+def _natural_key(name: str) -> list[str | int]:
+    # "img_10" sorts after "img_9"; str and int parts alternate, so keys always compare.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: Path) -> list[tuple[Path, int]]:
+    """(path, label) for every image under `folder/<digit>/`, sorted by file name then label."""
+    items: list[tuple[Path, int]] = []
+    skipped = 0
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (class_dir.name.isdigit() and len(class_dir.name) == 1):
+            raise DataError(
+                f"{class_dir}: class folders must be named by their digit, 0 to 9; "
+                "rename or move this folder"
+            )
+        files = [p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped += len(files) - len(images)
+        if not images:
+            log.warning("%s: empty class folder (no %s files)", class_dir, "/".join(IMAGE_SUFFIXES))
+        items += [(p, int(class_dir.name)) for p in images]
+    if skipped:
+        log.warning("%s: skipped %d files that are not %s images", folder, skipped, "/".join(IMAGE_SUFFIXES))
+    if not items:
+        raise DataError(
+            f"{folder}: no images found; expected {folder}/<digit>/*.png (or .jpg, .jpeg, .bmp) "
+            "with one folder per digit 0-9"
+        )
+    items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))
+    return items
+
+
+def decode_image(path: Path) -> tuple[np.ndarray, bool]:
+    """A (28, 28) uint8 grayscale array, and whether it had to be resized."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                # Transparent pixels become black: MNIST digits are light strokes on black.
+                img = img.convert("RGBA")
+                img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img)
+            gray = img.convert("L")
+            resized = gray.size != (IMAGE_SIZE, IMAGE_SIZE)
+            if resized:
+                gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+            return np.asarray(gray, dtype=np.uint8), resized
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable image ({err}); delete or replace the file") from None
+
+
+def read_image_folder(folder: Path) -> Digits:
+    """Decode every image under `folder/<digit>/` into one split, with a progress bar."""
+    items = list_images(folder)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(
+            tqdm(
+                pool.map(decode_image, (path for path, _ in items)),
+                total=len(items),
+                desc=f"decoding {folder.name}",
+                disable=len(items) < 2000,
+            )
+        )
+    resized = sum(flag for _, flag in decoded)
+    if resized:
+        log.warning("%s: resized %d images to %dx%d", folder, resized, IMAGE_SIZE, IMAGE_SIZE)
+    images = torch.from_numpy(np.stack([array for array, _ in decoded]))  # (N, 28, 28)
+    labels = torch.tensor([label for _, label in items], dtype=torch.int64)
+    return make_digits(images, labels, str(folder))
+
+
+def _fingerprint(folder: Path) -> str:
+    # Names, sizes and modification times: any added, removed or edited file changes it.
+    h = hashlib.sha1(str(folder.resolve()).encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def read_cached(folder: Path, cache_dir: Path) -> Digits:
+    """`read_image_folder`, decoded once and cached as a tensor file until the folder changes."""
+    cache = cache_dir / "folder" / f"{folder.name}-{_fingerprint(folder)}.pt"
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        return Digits(saved["images"], saved["labels"])
+    digits = read_image_folder(folder)
+    atomic_torch_save({"images": digits.images, "labels": digits.labels}, cache)
+    return digits
+
+
+def load_folder(
+    root: str | Path, cache_dir: str | Path, test_fraction: float, seed: int
+) -> tuple[Digits, Digits]:
+    """(train, test); without `<root>/test`, a seeded `test_fraction` of train becomes the test split."""
+    root = Path(root).expanduser()
+    cache = Path(cache_dir).expanduser()
+    train_dir = root / "train"
+    if not train_dir.is_dir():
+        raise DataError(
+            f"data.root={root}: no train/ folder; expected {root}/train/<digit>/*.png "
+            "(and optionally test/<digit>/*.png)"
+        )
+    train = read_cached(train_dir, cache)
+    if (root / "test").is_dir():
+        return train, read_cached(root / "test", cache)
+    if not 0 < test_fraction < 1:
+        raise DataError(f"data.test_fraction={test_fraction}: must be between 0 and 1")
+    n_test = max(1, round(len(train) * test_fraction))
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    log.info(
+        "%s has no labeled test/ folder: holding out %d of %d train images (data.test_fraction=%g, "
+        "seed %d) as the test split",
+        root, n_test, len(train), test_fraction, seed,
+    )
+    return train.subset(order[n_test:]), train.subset(order[:n_test])
+
+
+def write_image_folder(digits: Digits, folder: str | Path, suffix: str = ".png") -> None:
+    """Write a split as `folder/<digit>/<index>.png`; names keep the original order when read back."""
+    folder = Path(folder)
+    width = len(str(len(digits)))
+    for i, (image, label) in enumerate(zip(digits.images.cpu().numpy(), digits.labels.tolist())):
+        path = folder / str(label) / f"{i:0{width}d}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)  # uint8 (28, 28) -> mode L
