@@ -36,8 +36,7 @@ def list_images(folder: Path) -> list[tuple[Path, int]]:
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not (class_dir.name.isdigit() and len(class_dir.name) == 1):
             raise DataError(
-                f"{class_dir}: class folders must be named by their digit, 0 to 9; "
-                "rename or move this folder"
+                f"{class_dir}: class folders must be named by their digit, 0 to 9; rename or move this folder"
             )
         files = [p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -136,7 +135,11 @@ def load_folder(
     log.info(
         "%s has no labeled test/ folder: holding out %d of %d train images (data.test_fraction=%g, "
         "seed %d) as the test split",
-        root, n_test, len(train), test_fraction, seed,
+        root,
+        n_test,
+        len(train),
+        test_fraction,
+        seed,
     )
     return train.subset(order[n_test:]), train.subset(order[:n_test])
 
@@ -145,7 +148,7 @@ def write_image_folder(digits: Digits, folder: str | Path, suffix: str = ".png")
     """Write a split as `folder/<digit>/<index>.png`; names keep the original order when read back."""
     folder = Path(folder)
     width = len(str(len(digits)))
-    for i, (image, label) in enumerate(zip(digits.images.cpu().numpy(), digits.labels.tolist())):
+    for i, (image, label) in enumerate(zip(digits.images.cpu().numpy(), digits.labels.tolist(), strict=True)):
         path = folder / str(label) / f"{i:0{width}d}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(path)  # uint8 (28, 28) -> mode L

@@ -93,9 +93,7 @@ def find_idx_file(root: Path, split: str, kind: str) -> Path:
         if path.is_file():
             return path.resolve()
     looked = ", ".join(str((root / sub).resolve()) for sub in SUBDIRS)
-    raise DataError(
-        f"no {FILE_STEMS[(split, kind)][0]}[.gz] found (looked in {looked}); {GET_DATA_HINT}"
-    )
+    raise DataError(f"no {FILE_STEMS[(split, kind)][0]}[.gz] found (looked in {looked}); {GET_DATA_HINT}")
 
 
 def read_idx_split(images_path: Path, labels_path: Path) -> Digits:
