@@ -65,8 +65,9 @@ def load_torchvision(root: str | Path, cache_dir: str | Path, download: bool) ->
         except (RuntimeError, OSError) as err:
             reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
             raise DataError(
-                f"data.root={root}: MNIST download failed ({reason}); without network, copy "
-                "the four MNIST .gz files into that folder or set MNIST_DATA_DIR to where they are"
+                f"data.root={root}: no MNIST files found (looked in {root}, {root / 'MNIST/raw'}) "
+                f"and the download failed ({reason}); without network, copy the four MNIST .gz "
+                "files into that folder or set MNIST_DATA_DIR to where they are"
             ) from None
         where = f"torchvision MNIST ({'train' if train else 'test'}) under {tv_root}"
         splits.append(make_digits(ds.data, ds.targets, where))
