@@ -25,6 +25,10 @@ class Config:
     run_dir: str = "${hydra:runtime.output_dir}"
     ckpt_path: str | None = None  # resume fit from this Lightning checkpoint
     test: bool = True  # test the best checkpoint after fit
+    channels_last: bool = False  # NHWC memory format for the network and its inputs (convnets)
+    compile: bool = False  # torch.compile the network
+    threads: int | None = None  # torch intra-op threads; null keeps torch's default
+    progress_refresh: int = 10  # progress-bar refresh, in steps: each refresh reads the loss off the device
 
 
 def register() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn, optim
 from torchmetrics import MaxMetric
@@ -35,9 +36,12 @@ class Classifier(L.LightningModule):
         scheduler: Mapping[str, Any] | None,
         num_classes: int,
         config: dict[str, Any] | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.net, self.loss = net, loss
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
         self.optimizer_cfg = dict(optimizer)
         self.scheduler_cfg = dict(scheduler or {})
         if config is not None:
@@ -48,7 +52,7 @@ class Classifier(L.LightningModule):
         self.val_acc_best = MaxMetric()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(x.contiguous(memory_format=self.memory_format))
 
     def probs(self, x: Tensor) -> Tensor:
         """Class probabilities (B, K) for normalised images (B, C, H, W)."""

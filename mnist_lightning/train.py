@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 def build_classifier(cfg: DictConfig, datamodule: DigitDataModule) -> Classifier:
     """The model config's network and loss, sized by the data, wrapped in a Classifier."""
     net = instantiate(cfg.model.net, in_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if cfg.compile:
+        net.compile()  # in place: state-dict keys stay those of the plain module
     return Classifier(
         net=net,
         loss=instantiate(cfg.model.loss),
@@ -30,6 +33,7 @@ def build_classifier(cfg: DictConfig, datamodule: DigitDataModule) -> Classifier
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,
         num_classes=datamodule.num_classes,
         config=OmegaConf.to_container(cfg, resolve=True),
+        channels_last=cfg.channels_last,
     )
 
 
@@ -37,6 +41,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the best checkpoint, and return (and write) the run's metrics."""
     run_dir = Path(cfg.run_dir)
     check_accelerator(cfg.trainer.accelerator)  # before any data is read or downloaded
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: DigitDataModule = instantiate(cfg.data)
     datamodule.prepare_data()

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
@@ -42,7 +42,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         auto_insert_metric_name=False,
     )
     checkpoint.CHECKPOINT_NAME_LAST = LAST
+    callbacks: list[Callback] = [checkpoint]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(TQDMProgressBar(refresh_rate=cfg.progress_refresh))
     try:
-        return instantiate(cfg.trainer, logger=logger, callbacks=[checkpoint], default_root_dir=run_dir)
+        return instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=run_dir)
     except MisconfigurationException as err:
         raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None

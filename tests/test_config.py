@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning.schedules import PiecewiseConstantLR
 
-GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
+GROUPS = ("data", "data/augment", "model", "optimizer", "scheduler", "trainer", "experiment")
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
@@ -24,8 +24,9 @@ def test_every_option_composes_and_targets_resolve(
     cfg = compose(f"{group}={option}")
     for node in (cfg.data, cfg.model.net, cfg.model.loss, cfg.optimizer, cfg.trainer):
         assert callable(get_class(node._target_))
-    if cfg.scheduler:
-        assert callable(get_class(cfg.scheduler._target_))
+    for node in (cfg.scheduler, cfg.data.augment):
+        if node:
+            assert callable(get_class(node._target_))
 
 
 def test_defaults(compose: Callable[..., DictConfig]) -> None:

@@ -192,3 +192,31 @@ def test_gpu_without_gpu_fails_at_once_in_one_line(tiny_mnist: Path, tmp_path: P
 def test_default_run_reaches_99_2_percent(compose: Callable[..., DictConfig]) -> None:
     results = train(compose("data=idx", f"data.root={MNIST_DIR}", "trainer.accelerator=cpu", fast=False))
     assert results[M.TEST_ACC] >= 0.992
+
+
+def test_cpu_speed_switches(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    cfg = compose(*_tiny(tiny_mnist), "trainer.precision=bf16-mixed", "channels_last=true", "threads=1")
+    results = train(cfg)
+    assert math.isfinite(results[M.TEST_LOSS]) and torch.get_num_threads() == 1
+    torch.set_num_threads(os.cpu_count() or 1)
+
+
+def test_classic_torchvision_pipeline(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    cfg = compose(
+        *_tiny(tiny_mnist),
+        "data=torchvision",
+        "data.download=false",
+        "data.resident=false",
+        "data.num_workers=1",
+    )
+    assert math.isfinite(train(cfg)[M.TEST_LOSS])
+
+
+@pytest.mark.slow
+def test_compiled_network_trains_and_checkpoints_plain_keys(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    cfg = compose(*_tiny(tiny_mnist), "model=mlp", "compile=true")
+    train(cfg)
+    ckpt = torch.load(Path(cfg.run_dir) / "checkpoints" / "best.ckpt", weights_only=True)
+    assert not any("_orig_mod" in key for key in ckpt["state_dict"])

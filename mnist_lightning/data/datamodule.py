@@ -8,13 +8,14 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.digits import NUM_CLASSES, Digits
 from mnist_lightning.data.folder import load_folder
 from mnist_lightning.data.idx import load_idx_dir
-from mnist_lightning.data.torchvision import load_torchvision
+from mnist_lightning.data.torchvision import load_torchvision, torchvision_dataset
 from mnist_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class DigitDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         resident: bool = True,
         num_workers: int = 0,
+        augment: Augment | None = None,
     ) -> None:
         super().__init__()
         for key, value in (("batch_size", batch_size), ("val_size", val_size)):
@@ -51,7 +53,9 @@ class DigitDataModule(L.LightningDataModule):
         self.val_size, self.seed = val_size, seed
         self.mean, self.std = mean, std
         self.resident, self.num_workers = resident, num_workers
+        self.augment = augment
         self.splits: dict[str, Digits] = {}
+        self.indices: dict[str, Tensor] = {}  # each split's positions in the source's own split
 
     def load(self) -> tuple[Digits, Digits]:
         """(train, test) from the source; each subclass reads its own kind of data."""
@@ -67,9 +71,14 @@ class DigitDataModule(L.LightningDataModule):
                 "choose a smaller validation size"
             )
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
+        self.indices = {
+            "train": order[self.val_size :],
+            "val": order[: self.val_size],
+            "test": torch.arange(len(test)),
+        }
         self.splits = {
-            "train": train.subset(order[self.val_size :]),
-            "val": train.subset(order[: self.val_size]),
+            "train": train.subset(self.indices["train"]),
+            "val": train.subset(self.indices["val"]),
             "test": test,
         }
         sizes = ", ".join(f"{name} {len(split):,}" for name, split in self.splits.items())
@@ -83,25 +92,37 @@ class DigitDataModule(L.LightningDataModule):
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
-        return ((images.float() / 255.0 - self.mean) / self.std).unsqueeze(1)
+        return (images.float().unsqueeze(1) / 255.0 - self.mean) / self.std
+
+    def sample_dataset(self, split: str) -> Dataset:
+        """A per-sample map-style dataset of `split`, for the classic DataLoader path."""
+        digits = self.splits[split]
+        return TensorDataset(digits.images, digits.labels)
 
     def _loader(self, split: str, train: bool) -> TensorBatches | DataLoader:
-        digits = self.splits[split]
         batch_size = self.batch_size if train else self.eval_batch_size
         if not self.resident:
             return DataLoader(
-                TensorDataset(digits.images, digits.labels),
+                self.sample_dataset(split),
                 batch_size=batch_size,
                 shuffle=train,
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,
                 generator=torch.Generator().manual_seed(self.seed),
             )
-        if self.trainer is not None:
-            # Keep the whole split on the training device: batches are then index views.
-            digits = digits.to(self.trainer.strategy.root_device)
-        epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
-        return TensorBatches(digits, batch_size, shuffle=train, seed=self.seed, epoch=epoch)
+        digits, trainer = self.splits[split], self.trainer
+        if trainer is None:
+            return TensorBatches(digits, batch_size, shuffle=train, seed=self.seed)
+        # Keep the whole split on the training device: batches are then index views.
+        return TensorBatches(
+            digits.to(trainer.strategy.root_device),
+            batch_size,
+            shuffle=train,
+            seed=self.seed,
+            epoch=lambda: trainer.current_epoch,
+            rank=trainer.global_rank,
+            world_size=trainer.world_size,
+        )
 
     def train_dataloader(self) -> TensorBatches | DataLoader:
         return self._loader("train", train=True)
@@ -113,8 +134,11 @@ class DigitDataModule(L.LightningDataModule):
         return self._loader("test", train=False)
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        images, labels = batch
-        return self.normalize(images), labels  # normalised on the device, after the transfer
+        images, labels = batch  # (B, H, W) uint8 on the device: converted here, not per sample
+        if self.augment is not None and self.trainer is not None and self.trainer.training:
+            warped = self.augment(images.float().unsqueeze(1) / 255.0)  # (B, 1, H, W) in [0, 1]
+            return (warped - self.mean) / self.std, labels
+        return self.normalize(images), labels
 
 
 class IdxDataModule(DigitDataModule):
@@ -133,6 +157,11 @@ class TorchvisionDataModule(DigitDataModule):
 
     def load(self) -> tuple[Digits, Digits]:
         return load_torchvision(self.root, self.cache_dir, self.download)
+
+    def sample_dataset(self, split: str) -> Dataset:
+        """The classic path: torchvision's MNIST, one PIL image per sample, then to a tensor."""
+        dataset = torchvision_dataset(self.root, self.cache_dir, train=split != "test")
+        return Subset(dataset, self.indices[split].tolist())
 
 
 class FolderDataModule(DigitDataModule):

@@ -7,6 +7,10 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
 from torchvision import datasets
 
 from mnist_lightning.data.digits import Digits, make_digits
@@ -43,6 +47,17 @@ def _stage_raw_files(root: Path, cache: Path) -> Path | None:
         tmp.replace(dst)
         stamp.write_text(signature)
     return raw_dir.parent.parent
+
+
+def _pil_to_uint8(image: Image.Image) -> Tensor:
+    return torch.from_numpy(np.array(image, dtype=np.uint8))  # (H, W)
+
+
+def torchvision_dataset(root: str | Path, cache_dir: str | Path, train: bool) -> datasets.MNIST:
+    """torchvision's per-sample MNIST dataset (PIL image -> uint8 tensor), over the staged files."""
+    root = Path(root).expanduser()
+    staged = _stage_raw_files(root, Path(cache_dir).expanduser()) if root.is_dir() else None
+    return datasets.MNIST(str(staged or root), train=train, transform=_pil_to_uint8)
 
 
 def load_torchvision(root: str | Path, cache_dir: str | Path, download: bool) -> tuple[Digits, Digits]:
