@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn, optim
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_lightning import metrics as M
@@ -48,8 +48,14 @@ class Classifier(L.LightningModule):
             # Plain data only, so the checkpoint loads with torch.load(weights_only=True).
             self.save_hyperparameters(config)
         for split in SPLITS:
-            setattr(self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro"))
+            # Updated every step as plain tensor ops, read once per epoch: no per-step host sync
+            # (validate_args and nan checks would each cost one), and torchmetrics syncs them under DDP.
+            setattr(self, f"{split}_loss", MeanMetric(nan_strategy="disable"))
+            setattr(
+                self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+            )
         self.val_acc_best = MaxMetric()
+        self.show_step_loss = False
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
@@ -62,16 +68,25 @@ class Classifier(L.LightningModule):
         x, y = batch
         out = self(x)  # (B, K)
         loss = self.loss(out, y)
-        acc = getattr(self, f"{split}_acc")
-        acc.update(out.detach(), y)
-        # Epoch-level values only: the names stay exactly the keys in metrics.py.
-        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(f"{split}/acc", acc, on_step=False, on_epoch=True, prog_bar=split != "train")
+        getattr(self, f"{split}_loss").update(loss.detach(), len(y))
+        getattr(self, f"{split}_acc").update(out.detach(), y)
         return loss
+
+    def _log_epoch(self, split: str) -> None:
+        """Log `<split>/loss` and `<split>/acc` for the epoch, then start afresh."""
+        for name in ("loss", "acc"):
+            metric = getattr(self, f"{split}_{name}")
+            self.log(f"{split}/{name}", metric.compute(), prog_bar=split == "val" and name == "acc")
+            metric.reset()
+
+    def on_train_start(self) -> None:
+        # The running loss in the progress bar is the one per-step value read off the device.
+        self.show_step_loss = self.trainer.progress_bar_callback is not None
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self._step(batch, "train")
-        self.log("loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False)
+        if self.show_step_loss:
+            self.log("loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -84,11 +99,20 @@ class Classifier(L.LightningModule):
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self.log(M.LR, lr, on_step=False, on_epoch=True)
 
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
+            for name in ("loss", "acc"):
+                getattr(self, f"val_{name}").reset()
             return
         self.val_acc_best.update(self.val_acc.compute())
+        self._log_epoch("val")
         self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def configure_optimizers(self) -> Any:
         optimizer: optim.Optimizer = instantiate(self.optimizer_cfg)(self.parameters())

@@ -1,0 +1,1 @@
+"""Benchmark scripts (not tests): each prints one JSON line per measurement and a summary table."""

@@ -1,0 +1,96 @@
+"""Benchmark 1: `experiment=fast` through our Trainer against the usual plain PyTorch loop.
+
+Alternates, in one process: the plain fp32 loop; the fast recipe through our Trainer; our Trainer
+with the plain loop's exact settings (fp32, default memory format, batch 256, one epoch), which
+gives the framework's own overhead. Fit time includes the per-epoch validation pass on both sides.
+
+    MNIST_DATA_DIR=... python -m benchmarks.framework_vs_plain [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+from hydra.utils import instantiate
+
+from benchmarks.common import compose_cfg, emit, machine, run_framework, table
+from benchmarks.plain_loop import PlainSettings, plain_fit
+
+# Our Trainer doing exactly what plain_loop.plain_fit does.
+IDENTICAL = [
+    "model=convnet",
+    "model.net.channels=[24,32]",
+    "model.net.hidden=256",
+    "model.net.dropout=0.0",
+    "model.net.batch_norm=false",
+    "optimizer=adam",
+    "optimizer.lr=0.01",
+    "optimizer.betas=[0.7,0.9]",
+    "scheduler=onecycle",
+    "scheduler.pct_start=0.3",  # torch's OneCycleLR default, as the plain loop uses
+    "data.batch_size=256",
+    "trainer.max_epochs=1",
+    "trainer.precision=32-true",
+    "trainer.num_sanity_val_steps=0",
+    "channels_last=false",
+]
+FAST = ["experiment=fast"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    datamodule = instantiate(compose_cfg([], "unused").data)
+    datamodule.setup("fit")  # the same train/val/test splits our Trainer uses
+    train, val, test = (datamodule.splits[k] for k in ("train", "val", "test"))
+    env = machine()
+    # Warm-up, untimed: the first use of each kernel (oneDNN, bf16) in a process is slower.
+    plain_fit(train.subset(torch.arange(2560)), val, test, PlainSettings())
+    run_framework([*FAST, "trainer.limit_train_batches=10"])
+    run_framework([*IDENTICAL, "trainer.limit_train_batches=10"])
+    rows = []
+    for round_ in range(args.rounds):
+        plain = plain_fit(train, val, test, PlainSettings(), seed=round_)
+        fast = run_framework([*FAST, f"seed={round_}"])
+        same = run_framework([*IDENTICAL, f"seed={round_}"])
+        row = {
+            "round": round_,
+            "plain_s": round(plain["fit_seconds"], 2),
+            "plain_acc": round(plain["test/acc"], 4),
+            "fast_s": fast["fit_seconds"],
+            "fast_acc": round(fast["test/acc"], 4),
+            "identical_s": same["fit_seconds"],
+            "identical_acc": round(same["test/acc"], 4),
+        }
+        row["fast_ratio"] = round(row["fast_s"] / row["plain_s"], 3)
+        row["overhead_ratio"] = round(row["identical_s"] / row["plain_s"], 3)
+        rows.append(emit({"benchmark": "framework_vs_plain", **env, **row}))
+
+    summary = {
+        key: round(statistics.median(r[key] for r in rows), 3)
+        for key in ("plain_s", "fast_s", "identical_s", "fast_ratio", "overhead_ratio")
+    }
+    emit({"benchmark": "framework_vs_plain", "summary": "median", **env, **summary})
+    print(
+        table(
+            rows,
+            [
+                "round",
+                "plain_s",
+                "fast_s",
+                "fast_ratio",
+                "identical_s",
+                "overhead_ratio",
+                "plain_acc",
+                "fast_acc",
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Benchmark 2: `experiment=fast` over several seeds: test accuracy and fit time, and the share at 99.0%.
+
+    MNIST_DATA_DIR=... python -m benchmarks.time_to_99 [--seeds 5] [overrides ...]
+
+Extra arguments are Hydra overrides, e.g. `trainer.accelerator=gpu`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from benchmarks.common import emit, machine, run_framework, table
+
+TARGET = 0.99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    env = machine()
+    run_framework(["experiment=fast", "trainer.limit_train_batches=10", *args.overrides])  # warm-up
+    rows = []
+    for seed in range(args.seeds):
+        result = run_framework(["experiment=fast", f"seed={seed}", *args.overrides])
+        row = {"seed": seed, "test_acc": round(result["test/acc"], 4), "fit_s": result["fit_seconds"]}
+        rows.append(emit({"benchmark": "time_to_99", **env, **row}))
+    accs, fits = [r["test_acc"] for r in rows], [r["fit_s"] for r in rows]
+    summary = {
+        "acc_mean": round(statistics.mean(accs), 4),
+        "acc_min": min(accs),
+        "acc_max": max(accs),
+        "fit_mean_s": round(statistics.mean(fits), 2),
+        "fit_min_s": min(fits),
+        "fit_max_s": max(fits),
+        "share_at_99": f"{sum(a >= TARGET for a in accs)}/{len(accs)}",
+    }
+    emit({"benchmark": "time_to_99", "summary": True, **env, **summary})
+    print(table(rows, ["seed", "test_acc", "fit_s"]))
+    print(table([summary], list(summary)))
+
+
+if __name__ == "__main__":
+    main()
