@@ -76,7 +76,10 @@ class Classifier(L.LightningModule):
         """Log `<split>/loss` and `<split>/acc` for the epoch, then start afresh."""
         for name in ("loss", "acc"):
             metric = getattr(self, f"{split}_{name}")
-            self.log(f"{split}/{name}", metric.compute(), prog_bar=split == "val" and name == "acc")
+            # compute() has already gathered every rank; sync_dist only quiets Lightning's DDP warning.
+            self.log(
+                f"{split}/{name}", metric.compute(), prog_bar=split == "val" and name == "acc", sync_dist=True
+            )
             metric.reset()
 
     def on_train_start(self) -> None:
@@ -97,7 +100,7 @@ class Classifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-        self.log(M.LR, lr, on_step=False, on_epoch=True)
+        self.log(M.LR, lr, on_step=False, on_epoch=True, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -109,7 +112,7 @@ class Classifier(L.LightningModule):
             return
         self.val_acc_best.update(self.val_acc.compute())
         self._log_epoch("val")
-        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
+        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
