@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 class UserError(Exception):
@@ -24,12 +22,25 @@ class ConfigError(UserError):
     """A configuration value that cannot work."""
 
 
+def user_error_in(err: BaseException) -> UserError | None:
+    """The UserError behind `err`, also when a library (Hydra's instantiate, Lightning) wrapped it."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def exit_on_user_error(fn: Callable[[], T]) -> T:
     """Run `fn`; a UserError becomes one line on stderr and exit status 2 (HYDRA_FULL_ERROR=1 re-raises)."""
     try:
         return fn()
-    except UserError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as err:
+        user_error = user_error_in(err)
+        if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)

@@ -56,6 +56,7 @@ class Classifier(L.LightningModule):
             )
         self.val_acc_best = MaxMetric()
         self.show_step_loss = False
+        self.versions: dict[str, str | None] = {}  # package versions and git commit, set by train()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
@@ -117,8 +118,14 @@ class Classifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["versions"] = dict(self.versions)
+
     def configure_optimizers(self) -> Any:
-        optimizer: optim.Optimizer = instantiate(self.optimizer_cfg)(self.parameters())
+        try:
+            optimizer: optim.Optimizer = instantiate(self.optimizer_cfg)(self.parameters())
+        except ValueError as err:  # torch's own range checks, e.g. "Invalid learning rate: -0.1"
+            raise ConfigError(f"optimizer: {err}; fix the value in optimizer.*") from None
         if not self.scheduler_cfg:
             return optimizer
         kwargs = {k: v for k, v in self.scheduler_cfg.items() if k not in LIGHTNING_KEYS}

@@ -14,9 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning import metrics as M
 from mnist_lightning.data import DigitDataModule
+from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_json_atomic
 from mnist_lightning.module import Classifier
-from mnist_lightning.trainer import build_trainer, check_accelerator
+from mnist_lightning.runinfo import versions
+from mnist_lightning.trainer import LAST, build_trainer, check_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,31 @@ def build_classifier(cfg: DictConfig, datamodule: DigitDataModule) -> Classifier
     )
 
 
+def resumed_config(run_dir: Path) -> DictConfig:
+    """The config a run was started with, read from its last checkpoint, set to continue from it."""
+    last = run_dir / "checkpoints" / f"{LAST}.ckpt"
+    if not last.is_file():
+        raise DataError(
+            f"resume={run_dir}: no checkpoints/{LAST}.ckpt there; pass the directory of a run "
+            "that saved at least one checkpoint"
+        )
+    stored = torch.load(last, map_location="cpu", weights_only=True)["hyper_parameters"]
+    cfg = OmegaConf.create(stored)
+    cfg.run_dir, cfg.ckpt_path, cfg.resume = str(run_dir), str(last), None
+    log.info("Resuming %s from %s with the run's own config", run_dir, last.name)
+    return cfg
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the best checkpoint, and return (and write) the run's metrics."""
+    if cfg.resume:
+        cfg = resumed_config(Path(cfg.resume).expanduser().resolve())
     run_dir = Path(cfg.run_dir)
+    if cfg.ckpt_path == LAST and not (run_dir / "checkpoints" / f"{LAST}.ckpt").is_file():
+        raise DataError(
+            f"ckpt_path=last: no checkpoints/{LAST}.ckpt in {run_dir}; "
+            "to continue an earlier run use resume=<its run directory>"
+        )
     check_accelerator(cfg.trainer.accelerator)  # before any data is read or downloaded
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -48,10 +72,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")  # the network's input shape comes from the data
     model = build_classifier(cfg, datamodule)
+    model.versions = versions()
     trainer = build_trainer(cfg, run_dir)
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / "versions.json", model.versions)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    # weights_only: a checkpoint holds plain data, so loading one can never run code.
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - start
 
     results: dict[str, Any] = {
@@ -61,7 +89,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
-        (tested,) = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        (tested,) = trainer.test(
+            model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+        )
         results.update({key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)})
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -10,13 +11,45 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
 from mnist_lightning.errors import ConfigError
+from mnist_lightning.io import atomic_torch_save
 
 GPU_NAMES = ("gpu", "cuda")
 BEST, LAST = "best", "last"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file and renames it: a kill mid-write keeps the old one."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        atomic_torch_save(checkpoint, path)
+
+
+class LastCheckpoint(Callback):
+    """Writes `last.ckpt` after every epoch and every `every` optimizer steps (0: epochs only).
+
+    One writer for last.ckpt: ModelCheckpoint's own save_last would version a second copy
+    (last-v1.ckpt) next to ours.
+    """
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every = path, every
+
+    def _save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume from
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.every > 0 and trainer.global_step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._save(trainer)
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -38,14 +71,19 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         filename=BEST,
         monitor=M.VAL_ACC,
         mode="max",
-        save_last=True,
         auto_insert_metric_name=False,
     )
-    checkpoint.CHECKPOINT_NAME_LAST = LAST
-    callbacks: list[Callback] = [checkpoint]
+    last = LastCheckpoint(run_dir / "checkpoints" / f"{LAST}.ckpt", cfg.last_checkpoint_every)
+    callbacks: list[Callback] = [checkpoint, last]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.progress_refresh))
     try:
-        return instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=run_dir)
+        return instantiate(
+            cfg.trainer,
+            logger=logger,
+            callbacks=callbacks,
+            default_root_dir=run_dir,
+            plugins=[AtomicCheckpointIO()],
+        )
     except MisconfigurationException as err:
         raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
