@@ -9,6 +9,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 SCHEMA_NAME = "config_schema"
+EVALUATE_SCHEMA = "evaluate_schema"
+EXPORT_IMAGES_SCHEMA = "export_images_schema"
 
 
 @dataclass
@@ -35,13 +37,40 @@ class Config:
     resume: str | None = None  # a run directory to continue from its last checkpoint, with its own config
 
 
+@dataclass
+class EvaluateConfig:
+    """`python -m mnist_lightning.evaluate`: everything else comes from the checkpoint."""
+
+    ckpt_path: str = MISSING
+    data: Any = None  # another data source (data=...) to test on; default: the checkpoint's own
+    data_root: str | None = None  # only move the checkpoint's data source to another folder
+    accelerator: str = "auto"
+    seed: int = 0  # unused by evaluation itself; data configs interpolate it
+    task_name: str = "evaluate"
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class ExportImagesConfig:
+    """`python -m mnist_lightning.export_images`: `data` is the data group, scalars are typed."""
+
+    data: Any = MISSING
+    out: str = MISSING
+    format: str = "png"
+    seed: int = 0
+    task_name: str = "export_images"
+
+
 def _pick(value: Any, if_set: Any, otherwise: Any) -> Any:
     return otherwise if value in (None, "") else if_set
 
 
 def register() -> None:
     """Store the schema in Hydra's ConfigStore and add the `ml.pick` resolver that conf/ uses."""
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
+    store = ConfigStore.instance()
+    store.store(name=SCHEMA_NAME, node=Config)
+    store.store(name=EVALUATE_SCHEMA, node=EvaluateConfig)
+    store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run writes into its own directory.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
+from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning.errors import ConfigError, exit_on_user_error
 
 if TYPE_CHECKING:  # the data package pulls in Lightning: import it only when the data is needed
@@ -23,23 +22,8 @@ if TYPE_CHECKING:  # the data package pulls in Lightning: import it only when th
 
 log = logging.getLogger("mnist_lightning.export_images")  # not "__main__" under `python -m`
 
-SCHEMA_NAME = "export_images_schema"
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}  # what the user may write -> the file suffix
 JPEG_QUALITY = 95  # PIL's default (75) visibly smears 28x28 strokes
-
-
-@dataclass
-class ExportImagesConfig:
-    """The composed export config: `data` is the free-form data group, scalars are typed."""
-
-    data: Any = MISSING
-    out: str = MISSING
-    format: str = "png"
-    seed: int = 0
-    task_name: str = "export_images"
-
-
-ConfigStore.instance().store(name=SCHEMA_NAME, node=ExportImagesConfig)
 
 
 def check_format(value: str) -> str:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import group_options
+from conftest import CONF_DIR, group_options
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
@@ -113,3 +115,12 @@ def test_piecewise_lr_of_the_dropout_recipe(compose: Callable[..., DictConfig]) 
     assert [lrs[e] for e in (0, 14, 15, 39, 40, 59, 60, 99)] == pytest.approx(
         [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5, 5e-6, 5e-6]
     )
+
+
+@pytest.mark.parametrize(("name", "required"), [("evaluate", "ckpt_path=x.ckpt"), ("export_images", "out=x")])
+def test_other_entry_point_configs_compose_and_reject_typos(name: str, required: str) -> None:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(name, overrides=[required, "data=idx"])
+        assert cfg.data._target_.endswith("IdxDataModule")
+        with pytest.raises(ConfigCompositionException, match="formt"):
+            hydra_compose(name, overrides=[required, "formt=png"])

@@ -1,0 +1,83 @@
+"""`evaluate(cfg) -> dict`: test a checkpoint with the model and data settings stored inside it."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
+from mnist_lightning import metrics as M
+from mnist_lightning.errors import DataError, exit_on_user_error
+from mnist_lightning.io import write_json_atomic
+from mnist_lightning.train import build_classifier
+from mnist_lightning.trainer import check_accelerator
+
+log = logging.getLogger("mnist_lightning.evaluate")  # not "__main__" under `python -m`
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint of ours, loaded as plain data only (weights_only=True: it can never run code)."""
+    if not path.is_file():
+        raise DataError(f"ckpt_path={path}: no such file; pass a best.ckpt or last.ckpt of a run")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"ckpt_path={path}: not a readable plain-data checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise DataError(f"ckpt_path={path}: not a checkpoint written by mnist-lightning (no stored config)")
+    return ckpt
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Rebuild the model and its data from the checkpoint, test it, write metrics.json."""
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    ckpt = load_checkpoint(ckpt_path)
+    stored = OmegaConf.create(ckpt["hyper_parameters"])
+    stored.compile = False  # one pass over the test split does not pay for compiling
+    data_cfg = cfg.data if cfg.data else stored.data
+    data_cfg.seed = stored.seed  # a folder's held-out test split is the one the run held out
+    if cfg.data_root:
+        data_cfg.root = cfg.data_root
+    check_accelerator(cfg.accelerator)
+
+    datamodule = instantiate(data_cfg)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    model = build_classifier(stored, datamodule)
+    model.load_state_dict(ckpt["state_dict"])
+    run_dir = Path(cfg.run_dir)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=stored.trainer.precision,  # as the training run tested it
+        logger=TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False),
+        enable_model_summary=False,
+        default_root_dir=run_dir,
+    )
+    (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    results = {key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)}
+    results["ckpt_path"] = str(ckpt_path)
+    write_json_atomic(run_dir / "metrics.json", results)
+    log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
+    log.info("Run directory: %s", run_dir)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    """Evaluate the checkpoint named by `ckpt_path`."""
+    exit_on_user_error(lambda: evaluate(cfg))
+
+
+if __name__ == "__main__":
+    main()
