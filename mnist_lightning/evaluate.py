@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
+from mnist_lightning.cli import precheck
 from mnist_lightning.errors import DataError, exit_on_user_error
 from mnist_lightning.io import write_json_atomic
 from mnist_lightning.train import build_classifier
@@ -74,9 +75,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     """Evaluate the checkpoint named by `ckpt_path`."""
     exit_on_user_error(lambda: evaluate(cfg))
+
+
+def main() -> None:
+    """Check the command line's overrides, then run the Hydra app."""
+    precheck("evaluate")
+    _main()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
+from mnist_lightning.cli import precheck
 from mnist_lightning.errors import ConfigError, exit_on_user_error
 
 if TYPE_CHECKING:  # the data package pulls in Lightning: import it only when the data is needed
@@ -87,9 +88,15 @@ def export_images(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export_images")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     """Export with the composed config; a user error exits with one line and status 2."""
     exit_on_user_error(lambda: export_images(cfg))
+
+
+def main() -> None:
+    """Check the command line's overrides, then run the Hydra app."""
+    precheck("export_images")
+    _main()
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def test_deterministic_runs_repeat_and_seeds_differ(
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("data.batch_size=0", r"data.batch_size=0: must be at least 1"),
+        ("data.batch_size=0", r"data.batch_size=0: must be a whole number, at least 1"),
         ("data.val_size=240", r"data.val_size=240: the train split has only 240 images"),
         ("optimizer.lr=-0.1", r"optimizer: Invalid learning rate: -0.1"),
         ("scheduler.interval=week", r"scheduler.interval='week': use 'epoch' or 'step'"),
@@ -134,7 +134,8 @@ def test_cli_error_for_a_wrapped_config_mistake_is_one_line(tiny_mnist: Path, tm
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "error: data.batch_size=0: must be at least 1"
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line == "error: data.batch_size=0: must be a whole number, at least 1"
     assert "Traceback" not in proc.stderr
 
 
@@ -152,3 +153,26 @@ def test_empty_class_folder_warns(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     Image.new("L", (28, 28)).save(tmp_path / "3" / "a.png")
     digits = read_image_folder(tmp_path)
     assert len(digits) == 1 and "4: empty class folder" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["trainr.max_epochs=3"],
+            "error: Could not override 'trainr.max_epochs'. (Key 'trainr' not in 'Config')",
+        ),
+        (["model=vgg16"], "error: In 'config': Could not find 'model/vgg16'; available: bncnn, convnet,"),
+        (["data.batch_size=abc"], "error: data.batch_size=abc: must be a whole number, at least 1"),
+    ],
+)
+def test_cli_config_mistakes_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnist_lightning", *args, f"hydra.run.dir={tmp_path}/run", "data=idx",
+         f"data.root={make_tiny_mnist(tmp_path / 'tiny')}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(message) and "Traceback" not in proc.stderr, proc.stderr

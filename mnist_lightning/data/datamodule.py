@@ -44,10 +44,10 @@ class DigitDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         for key, value in (("batch_size", batch_size), ("val_size", val_size)):
-            if value < 1:
-                raise ConfigError(f"data.{key}={value}: must be at least 1")
-        if std <= 0:
-            raise ConfigError(f"data.std={std}: must be positive")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"data.{key}={value}: must be a whole number, at least 1")
+        if not isinstance(std, (int, float)) or std <= 0:
+            raise ConfigError(f"data.std={std}: must be a positive number")
         self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_size, self.seed = val_size, seed

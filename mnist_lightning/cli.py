@@ -1,0 +1,55 @@
+"""Command-line front door: a mistyped override becomes one `error:` line instead of Hydra's report."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra's multi-line composition message, folded into one line that keeps the options it lists."""
+    raw = str(err).splitlines()
+    lines = [line.strip() for line in raw if line.strip()]
+    head = lines[0] if lines else type(err).__name__
+    options: list[str] = []
+    starts = [i for i, line in enumerate(raw) if line.startswith("Available options")]
+    if starts:  # the option names follow, indented
+        for line in raw[starts[0] + 1 :]:
+            if not line[:1].isspace():
+                break
+            options.append(line.strip())
+    cause = err.__cause__
+    reason = str(cause).splitlines()[0].strip() if cause is not None and str(cause).strip() else ""
+    text = f"{head} ({reason})" if reason and reason not in head else head
+    if options:
+        text += f"; available: {', '.join(options)}"
+    return f"{text}; `--help` lists every group and option"
+
+
+def precheck(config_name: str, argv: list[str] | None = None) -> None:
+    """Compose `config_name` with the command line's overrides once; exit 2 with one line if that fails.
+
+    Flags (-m, --cfg, --help, ...) go straight to Hydra, as does everything with HYDRA_FULL_ERROR=1.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(arg.startswith("-") for arg in args):
+        return
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=args)
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    missing = [str(key) for key in cfg if OmegaConf.is_missing(cfg, key)]  # required top-level keys
+    if missing:
+        needed = " ".join(f"{key}=..." for key in missing)
+        print(f"error: {', '.join(missing)} must be given on the command line: add {needed}", file=sys.stderr)
+        sys.exit(2)
