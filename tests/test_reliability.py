@@ -176,3 +176,18 @@ def test_cli_config_mistakes_are_one_line(args: list[str], message: str, tmp_pat
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith(message) and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_ckpt_path_last_continues_in_the_same_run_directory(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    first = compose(*_tiny(tiny_mnist), "trainer.max_epochs=1", "trainer.limit_train_batches=null")
+    train(first)
+    steps = torch.load(Path(first.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    again = compose(
+        *_tiny(tiny_mnist), "trainer.max_epochs=2", "trainer.limit_train_batches=null", "ckpt_path=last"
+    )
+    assert again.run_dir == first.run_dir
+    assert train(again)[M.EPOCHS] == 2
+    final = torch.load(Path(again.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert final["global_step"] == 2 * steps
