@@ -18,6 +18,7 @@ from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_json_atomic
 from mnist_lightning.module import Classifier
 from mnist_lightning.runinfo import versions
+from mnist_lightning.sweeps.hparams import log_hparams
 from mnist_lightning.trainer import LAST, build_trainer, check_accelerator
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results.update({key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)})
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", results)
+        log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]
         _report(results, run_dir)
     return results
 

@@ -1,0 +1,1 @@
+"""Sweeps and experiment tracking: TensorBoard HPARAMS logging (and, later, the multirun report)."""
