@@ -55,6 +55,7 @@ class Classifier(L.LightningModule):
                 self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)
             )
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # in the checkpoint, so a resumed run remembers its best
         self.show_step_loss = False
         self.versions: dict[str, str | None] = {}  # package versions and git commit, set by train()
 

@@ -66,7 +66,9 @@ def test_sigkilled_run_resumes_into_the_same_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     final = torch.load(last, weights_only=True)
     assert final["global_step"] == 3 * steps_per_epoch and final["epoch"] == 2
-    assert json.loads((run / "metrics.json").read_text())[M.EPOCHS] == 3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics[M.EPOCHS] == 3
+    assert metrics[M.VAL_ACC_BEST] == pytest.approx(float(final["state_dict"]["val_acc_best.max_value"]))
     assert sorted(p.name for p in (run / "tensorboard").iterdir() if p.is_dir()) == []  # no version_N
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 2  # one TB run, appended
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
