@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,20 @@ def _pick(value: Any, if_set: Any, otherwise: Any) -> Any:
     return otherwise if value in (None, "") else if_set
 
 
+# Overrides that locate things rather than change the experiment: left out of job folder names.
+NOT_IN_JOB_NAME = ("data.root", "data.cache_dir", "run_dir", "resume", "ckpt_path", "hydra.")
+JOB_NAME_MAX = 120
+
+
+def job_name(overrides: Any) -> str:
+    """A readable, filesystem-safe folder name from a job's overrides, e.g. `optimizer=sgd,seed=1`."""
+    kept = [str(o) for o in overrides if not str(o).lstrip("+~").startswith(NOT_IN_JOB_NAME)]
+    name = ",".join(kept).replace("/", "-").replace(" ", "") or "defaults"
+    if len(name) > JOB_NAME_MAX:  # very long override lists: cut, and keep the name unique with a hash
+        name = f"{name[:JOB_NAME_MAX]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
 def register() -> None:
     """Store the schema in Hydra's ConfigStore and add the `ml.pick` resolver that conf/ uses."""
     store = ConfigStore.instance()
@@ -73,6 +88,7 @@ def register() -> None:
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run writes into its own directory.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
+    OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)
 
 
 register()

@@ -31,6 +31,11 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     _atomic(Path(path), lambda f: f.write(text.encode()))
 
 
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path`, atomically."""
+    _atomic(Path(path), lambda f: f.write(data))
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """`torch.save`, atomically."""
     _atomic(Path(path), lambda f: torch.save(obj, f))

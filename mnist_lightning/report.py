@@ -1,0 +1,29 @@
+"""`python -m mnist_lightning.report SWEEP_DIR`: (re)build the report of a finished or interrupted sweep."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mnist_lightning.sweeps.report import write_report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write report.csv, report.md and report.png into the sweep directory."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_lightning.report", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a multirun directory (outputs/<task>/multirun/...)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.sweep_dir.is_dir():
+        print(f"error: {args.sweep_dir}: no such sweep directory", file=sys.stderr)
+        sys.exit(2)
+    jobs = write_report(args.sweep_dir)
+    if not jobs:
+        print(f"error: {args.sweep_dir}: no job folders (with .hydra/) found", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
