@@ -14,6 +14,7 @@ from mnist_lightning import config as _config  # noqa: F401  (registers the sche
 from mnist_lightning import metrics as M
 from mnist_lightning.cli import precheck
 from mnist_lightning.errors import exit_on_user_error
+from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
 from mnist_lightning.train import train
 
@@ -27,6 +28,8 @@ def _main(cfg: DictConfig) -> float:
     """Train with the composed config; returns best val accuracy, the value sweeps optimise."""
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         return exit_on_user_error(lambda: train(cfg))[M.VAL_ACC_BEST]
+    hydra_cfg = HydraConfig.get()
+    share_machine(cfg, hydra_cfg.launcher, hydra_cfg.job.num)
     try:
         return train(cfg)[M.VAL_ACC_BEST]
     except Exception as err:  # one failed job is recorded and reported; the sweep goes on

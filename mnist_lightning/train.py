@@ -68,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_accelerator(cfg.trainer.accelerator)  # before any data is read or downloaded
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    log.info("Torch threads: %d", torch.get_num_threads())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: DigitDataModule = instantiate(cfg.data)
     datamodule.prepare_data()

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import FAST
+from omegaconf import OmegaConf
 
 from mnist_lightning.config import JOB_NAME_MAX, job_name
+from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
 
 
 def test_job_names_are_readable_safe_and_bounded() -> None:
@@ -45,3 +48,40 @@ def test_sweep_with_a_failing_job_finishes_and_reports(tiny_mnist: Path, tmp_pat
     rebuilt = subprocess.run([sys.executable, "-m", "mnist_lightning.report", str(sweep)],
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert rebuilt.returncode == 0 and len(list(csv.DictReader((sweep / "report.csv").open()))) == 4
+
+
+def test_parallel_jobs_share_the_cores() -> None:
+    cores = os.cpu_count() or 1
+    assert parallel_jobs({}) == 1  # the basic launcher: one job at a time
+    assert parallel_jobs({"n_jobs": 2}) == 2 and parallel_jobs({"n_jobs": -1}) == cores
+    assert parallel_jobs({"submitit_folder": "x", "cpus_per_task": None}) == cores
+    assert parallel_jobs({"submitit_folder": "x", "partition": "gpu"}) == 1  # SLURM: own allocation
+    cfg = OmegaConf.create({"threads": None, "trainer": {"accelerator": "cpu", "devices": 1}})
+    share_machine(cfg, {"n_jobs": cores}, job_num=0)
+    assert cfg.threads == 1
+    cfg = OmegaConf.create({"threads": None, "trainer": {"accelerator": "cpu", "devices": 1}})
+    share_machine(cfg, {"submitit_folder": "x", "partition": "p", "cpus_per_task": 8}, job_num=3)
+    assert cfg.threads == 8
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_parallel_launchers_run_every_job_with_a_share_of_the_cores(
+    launcher: str, tiny_mnist: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
+    args = [
+        "-m",
+        f"hydra/launcher={launcher}",
+        "optimizer=sgd,adam",
+        *data,
+        *FAST,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for log_file in sweep.glob("*/train.log"):  # both run one job per core: one thread each
+        assert "Torch threads: 1" in log_file.read_text()
