@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import hydra
@@ -31,11 +32,15 @@ def _main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     share_machine(cfg, hydra_cfg.launcher, hydra_cfg.job.num)
     try:
-        return train(cfg)[M.VAL_ACC_BEST]
+        results = train(cfg)
     except Exception as err:  # one failed job is recorded and reported; the sweep goes on
         line = record_failure(Path(cfg.run_dir), err)
         log.error("Job failed: %s", line)
         return WORST
+    if not math.isfinite(results.get(M.TEST_LOSS, 0.0)):  # diverged: NaN weights give NaN loss
+        log.error("Job diverged: test loss is %s", results[M.TEST_LOSS])
+        return WORST
+    return results[M.VAL_ACC_BEST]
 
 
 def main() -> None:

@@ -16,7 +16,16 @@ from omegaconf import DictConfig
 
 from mnist_lightning.schedules import PiecewiseConstantLR
 
-GROUPS = ("data", "data/augment", "model", "optimizer", "scheduler", "trainer", "experiment")
+GROUPS = (
+    "data",
+    "data/augment",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "experiment",
+    "hparams_search",
+)
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])

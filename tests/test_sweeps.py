@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import FAST
 from omegaconf import OmegaConf
 
@@ -85,3 +86,33 @@ def test_parallel_launchers_run_every_job_with_a_share_of_the_cores(
     assert [r["status"] for r in rows] == ["ok", "ok"]
     for log_file in sweep.glob("*/train.log"):  # both run one job per core: one thread each
         assert "Torch threads: 1" in log_file.read_text()
+
+
+def test_optuna_study_survives_divergence_and_resumes_from_its_storage(
+    tiny_mnist: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "conf" / "hparams_search" / "diverge.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\nhydra:\n  sweeper:\n"
+        "    params:\n      optimizer: choice:sgd\n      optimizer.lr: choice:1e12\n"
+    )  # an lr that makes every trial diverge to a NaN loss
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
+
+    def study(n_trials: int, sweep: str) -> subprocess.CompletedProcess[str]:
+        args = ["-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "hparams_search=diverge",
+                f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}", *data, *FAST,
+                f"hydra.sweep.dir={tmp_path / sweep}"]  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    first = study(2, "first")
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
+    assert results["best_value"] == 0.0 and results["n_trials"] == 2  # the worst value, and it went on
+    assert "Job diverged" in first.stdout + first.stderr
+
+    second = study(3, "second")  # the same storage: only the one missing trial runs
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "2 of 3 trials already done" in second.stdout + second.stderr
+    assert len([p for p in (tmp_path / "second").iterdir() if p.is_dir()]) == 1
