@@ -14,7 +14,7 @@ from mnist_lightning.sweeps.hparams import HPARAM_METRICS
 from mnist_lightning.train import train
 
 
-def _session(run_dir: Path) -> tuple[dict, dict]:
+def hparams_session(run_dir: Path) -> tuple[dict, dict]:
     """(hyperparameters, the scalar metrics at the HPARAMS tags) from the run's event files."""
     events = EventAccumulator(str(run_dir / "tensorboard"))
     events.Reload()
@@ -30,7 +30,7 @@ def test_hparams_tab_holds_real_metrics(compose: Callable[..., DictConfig], tiny
     cfg = compose("data=idx", f"data.root={tiny_mnist}", "data.val_size=40", "optimizer=sgd",
                   "optimizer.lr=0.05", "scheduler=cosine", "data.batch_size=16", "seed=3")  # fmt: skip
     results = train(cfg)
-    hparams, scalars = _session(Path(cfg.run_dir))
+    hparams, scalars = hparams_session(Path(cfg.run_dir))
     assert hparams["optimizer"] == "SGD" and hparams["lr"] == 0.05 and hparams["batch_size"] == 16
     assert (
         hparams["scheduler"] == "CosineAnnealingLR" and hparams["seed"] == 3 and hparams["model"] == "ConvNet"

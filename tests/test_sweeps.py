@@ -6,12 +6,14 @@ import csv
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import FAST
 from omegaconf import OmegaConf
+from test_hparams import hparams_session
 
 from mnist_lightning.config import JOB_NAME_MAX, job_name
 from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
@@ -84,35 +86,62 @@ def test_parallel_launchers_run_every_job_with_a_share_of_the_cores(
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"]
+    spans = []
     for log_file in sweep.glob("*/train.log"):  # both run one job per core: one thread each
-        assert "Torch threads: 1" in log_file.read_text()
+        text = log_file.read_text()
+        assert "Torch threads: 1" in text
+        stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") for line in text.splitlines()
+                  if line.startswith("[20")]  # fmt: skip
+        spans.append((min(stamps), max(stamps)))
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b and start_b < end_a  # the two jobs ran at the same time
 
 
 def test_optuna_study_survives_divergence_and_resumes_from_its_storage(
     tiny_mnist: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf" / "hparams_search" / "diverge.yaml").write_text(
+    (tmp_path / "conf" / "hparams_search" / "small.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\nhydra:\n  sweeper:\n"
-        "    params:\n      optimizer: choice:sgd\n      optimizer.lr: choice:1e12\n"
-    )  # an lr that makes every trial diverge to a NaN loss
+        "    params:\n      optimizer: choice:sgd,adam\n      optimizer.lr: log:1e-3:1e-1\n"
+        "    enqueue:\n      - {optimizer: sgd, optimizer.lr: 1.0e12}\n"
+    )  # the first trial diverges on purpose: its lr sends the loss to NaN
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
 
     def study(n_trials: int, sweep: str) -> subprocess.CompletedProcess[str]:
-        args = ["-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "hparams_search=diverge",
+        args = ["-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "hparams_search=small",
                 f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}", *data, *FAST,
                 f"hydra.sweep.dir={tmp_path / sweep}"]  # fmt: skip
         return subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)  # fmt: skip
 
-    first = study(2, "first")
+    first = study(3, "first")
     assert first.returncode == 0, first.stderr[-2000:]
-    results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
-    assert results["best_value"] == 0.0 and results["n_trials"] == 2  # the worst value, and it went on
     assert "Job diverged" in first.stdout + first.stderr
+    results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
+    assert results["n_trials"] == 3 and results["best_value"] > 0.0  # it went on past the NaN trial
+    assert results["best_params"]["optimizer.lr"] < 1.0
 
-    second = study(3, "second")  # the same storage: only the one missing trial runs
+    second = study(4, "second")  # the same storage: only the one missing trial runs
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "2 of 3 trials already done" in second.stdout + second.stderr
+    assert "3 of 4 trials already done" in second.stdout + second.stderr
     assert len([p for p in (tmp_path / "second").iterdir() if p.is_dir()]) == 1
+
+
+def test_grid_of_8_runs_reports_8_rows_with_hparams(tiny_mnist: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "grid"
+    data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
+    grid = ["optimizer=sgd,adam", "scheduler=step,cosine", "data.batch_size=16,32"]
+    proc = subprocess.run([sys.executable, "-m", "mnist_lightning", "-m", *grid, *data, *FAST,
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    seen = set()
+    for row in rows:
+        hparams, scalars = hparams_session(sweep / row["job"])
+        assert abs(scalars["val/acc_best"] - float(row["val/acc_best"])) < 1e-6
+        seen.add((hparams["optimizer"], hparams["scheduler"], hparams["batch_size"]))
+    assert len(seen) == 8

@@ -38,6 +38,7 @@ class OptunaSweeperConf:
     storage: str | None = None  # e.g. sqlite:///study.db: lets an interrupted study continue
     # key -> "log:LOW:HIGH" | "float:LOW:HIGH" | "int:LOW:HIGH" | "choice:A,B,C"
     params: dict[str, str] = field(default_factory=dict)
+    enqueue: list[dict[str, Any]] = field(default_factory=list)  # trials to run first, e.g. a known config
 
 
 def suggest(trial: optuna.Trial, key: str, spec: str) -> Any:
@@ -87,6 +88,8 @@ class OptunaSweeper(Sweeper):
             sampler=optuna.samplers.TPESampler(seed=c.seed),
             load_if_exists=True,
         )
+        for fixed in c.enqueue:
+            study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
         log.info("Optuna study %s: %d of %d trials already done", c.study_name, done, c.n_trials)
         while done < c.n_trials:
