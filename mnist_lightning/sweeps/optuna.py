@@ -1,7 +1,7 @@
 """A TPE search with Optuna, as a Hydra sweeper: ask a batch of trials, launch them, tell the results.
 
-Written against current Optuna (ask/tell) because hydra-optuna-sweeper pins optuna<3, which does
-not work with SQLAlchemy 2 and numpy 2 that the rest of our stack installs.
+Written against current Optuna (ask/tell) because hydra-optuna-sweeper requires optuna<3.0, which
+would hold Optuna back at an old line beside the current packages of the rest of the stack.
 """
 
 from __future__ import annotations
