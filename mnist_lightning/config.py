@@ -28,6 +28,7 @@ class Config:
     run_dir: str = "${hydra:runtime.output_dir}"
     ckpt_path: str | None = None  # resume fit from this Lightning checkpoint
     test: bool = True  # test the best checkpoint after fit
+    report: bool = True  # after testing, write figures and tables to <run_dir>/report/
     channels_last: bool = False  # NHWC memory format for the network and its inputs (convnets)
     compile: bool = False  # torch.compile the network
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
@@ -46,6 +47,7 @@ class EvaluateConfig:
     data: Any = None  # another data source (data=...) to test on; default: the checkpoint's own
     data_root: str | None = None  # only move the checkpoint's data source to another folder
     accelerator: str = "auto"
+    report: bool = True  # write figures and tables to <run_dir>/report/
     seed: int = 0  # unused by evaluation itself; data configs interpolate it
     task_name: str = "evaluate"
     run_dir: str = "${hydra:runtime.output_dir}"

@@ -18,7 +18,8 @@ from mnist_lightning import config as _config  # noqa: F401  (registers the sche
 from mnist_lightning import metrics as M
 from mnist_lightning.cli import precheck
 from mnist_lightning.errors import DataError, exit_on_user_error
-from mnist_lightning.io import write_json_atomic
+from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.train import build_classifier
 from mnist_lightning.trainer import check_accelerator
 
@@ -69,6 +70,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     results = {key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)}
     results["ckpt_path"] = str(ckpt_path)
     write_json_atomic(run_dir / "metrics.json", results)
+    if cfg.report:
+        write_bytes_atomic(run_dir / "report" / "summary.txt", model_summary(model.net, (1, 28, 28)).encode())
+        write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
     log.info("Run directory: %s", run_dir)
     return results

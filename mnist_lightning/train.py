@@ -15,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lightning import metrics as M
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.errors import DataError
-from mnist_lightning.io import write_json_atomic
+from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.module import Classifier
+from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.runinfo import versions
 from mnist_lightning.sweeps.hparams import log_hparams
 from mnist_lightning.trainer import LAST, build_trainer, check_accelerator
@@ -78,6 +79,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, run_dir)
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "versions.json", model.versions)
+        summary = model_summary(model.net, datamodule.input_shape)
+        log.info("Model summary:\n%s", summary)
+        if cfg.report:
+            write_bytes_atomic(run_dir / "report" / "summary.txt", summary.encode())
 
     start = time.perf_counter()
     # weights_only: a checkpoint holds plain data, so loading one can never run code.
@@ -98,6 +103,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", results)
         log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]
+        if cfg.report and cfg.test:
+            write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
         _report(results, run_dir)
     return results
 

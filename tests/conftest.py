@@ -33,6 +33,7 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "trainer.num_sanity_val_steps=0",
+    "report=false",  # tests/test_reports.py turns it on
 ]
 
 
