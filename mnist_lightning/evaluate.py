@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
+from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import precheck
-from mnist_lightning.errors import DataError, exit_on_user_error
+from mnist_lightning.errors import exit_on_user_error
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.train import build_classifier
 from mnist_lightning.trainer import check_accelerator
 
 log = logging.getLogger("mnist_lightning.evaluate")  # not "__main__" under `python -m`
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint of ours, loaded as plain data only (weights_only=True: it can never run code)."""
-    if not path.is_file():
-        raise DataError(f"ckpt_path={path}: no such file; pass a best.ckpt or last.ckpt of a run")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"ckpt_path={path}: not a readable plain-data checkpoint ({reason})") from None
-    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
-        raise DataError(f"ckpt_path={path}: not a checkpoint written by mnist-lightning (no stored config)")
-    return ckpt
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

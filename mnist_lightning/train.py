@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning import metrics as M
+from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
@@ -49,7 +50,7 @@ def resumed_config(run_dir: Path) -> DictConfig:
             f"resume={run_dir}: no checkpoints/{LAST}.ckpt there; pass the directory of a run "
             "that saved at least one checkpoint"
         )
-    stored = torch.load(last, map_location="cpu", weights_only=True)["hyper_parameters"]
+    stored = load_checkpoint(last)["hyper_parameters"]
     cfg = OmegaConf.create(stored)
     cfg.run_dir, cfg.ckpt_path, cfg.resume = str(run_dir), str(last), None
     log.info("Resuming %s from %s with the run's own config", run_dir, last.name)

@@ -1,0 +1,198 @@
+"""`predict(cfg) -> list[dict]`: classify the user's own digit images with a trained checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from PIL import Image
+
+from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
+from mnist_lightning.checkpoint import load_checkpoint
+from mnist_lightning.cli import precheck
+from mnist_lightning.data import NUM_CLASSES, DigitDataModule
+from mnist_lightning.errors import DataError, exit_on_user_error
+from mnist_lightning.io import write_bytes_atomic
+from mnist_lightning.module import Classifier
+from mnist_lightning.preprocess import SIZE, to_mnist
+from mnist_lightning.train import build_classifier
+
+log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
+
+PREDICT_SCHEMA = "predict_schema"
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
+
+
+@dataclass
+class PredictConfig:
+    """`python -m mnist_lightning.predict`: the model comes from the checkpoint, the images from `inputs`."""
+
+    ckpt_path: str = MISSING
+    inputs: str = MISSING  # an image, a folder of images, or a glob pattern
+    output: str = "predictions.csv"
+    plot: bool = False
+    plot_dir: str | None = None  # default: predictions/ next to the CSV
+    task_name: str = "predict"
+
+
+# Here rather than in config.py: this module is the only one that composes conf/predict.yaml.
+ConfigStore.instance().store(name=PREDICT_SCHEMA, node=PredictConfig)
+
+
+@dataclass
+class _Digits28:
+    """What build_classifier and DigitDataModule.normalize read from a datamodule, without any data."""
+
+    mean: float
+    std: float
+    input_shape: tuple[int, int, int] = (1, SIZE, SIZE)
+    num_classes: int = NUM_CLASSES
+
+
+def find_images(inputs: str) -> list[Path]:
+    """The image files named by `inputs`: one file, a folder's images (sorted), or a glob's matches."""
+    path = Path(inputs).expanduser()
+    if path.is_file():
+        return [path]  # named explicitly: read it whatever its suffix
+    if path.is_dir():
+        found = [p for p in path.iterdir() if p.is_file()]
+    else:
+        found = [Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()]
+    images = sorted(p for p in found if p.suffix.lower() in SUFFIXES)
+    if not images:
+        raise DataError(
+            f"inputs={inputs}: no {'/'.join(SUFFIXES)} images there; pass an image file, "
+            "a folder of images, or a quoted glob such as 'digits/*.png'"
+        )
+    return images
+
+
+def load_model(ckpt_path: Path) -> tuple[Classifier, _Digits28]:
+    """The checkpoint's network in eval mode on the CPU, and the normalisation it was trained with."""
+    ckpt = load_checkpoint(ckpt_path)
+    stored = OmegaConf.create(ckpt["hyper_parameters"])
+    stored.compile = False  # a handful of images does not pay for compiling
+    digits = _Digits28(mean=float(stored.data.mean), std=float(stored.data.std))
+    model = build_classifier(stored, digits)  # type: ignore[arg-type]
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), digits
+
+
+def _read(path: Path) -> np.ndarray:
+    """One image file, preprocessed to MNIST's 28x28 (raises OSError/ValueError when unreadable)."""
+    with Image.open(path) as image:
+        image.load()  # decode now: a truncated file fails here, inside the caller's try
+        return to_mnist(image)
+
+
+def _plot(row: dict[str, Any], pixels: np.ndarray, path: Path) -> None:
+    """The preprocessed input beside the ten class probabilities, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    left.imshow(pixels, cmap="gray", vmin=0, vmax=255)
+    left.set_title("model input (28x28)")
+    left.set_xlabel("x (pixels)")
+    left.set_ylabel("y (pixels)")
+    digits = list(range(NUM_CLASSES))
+    colors = ["tab:orange" if d == row["digit"] else "tab:blue" for d in digits]
+    right.barh(digits, row["probs"], color=colors)
+    right.set(yticks=digits, xlim=(0, 1), xlabel="probability", ylabel="digit")
+    right.invert_yaxis()
+    right.set_title(f"predicted {row['digit']} ({100 * row['confidence']:.1f}%)")
+    fig.suptitle(Path(row["path"]).name)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _top3(probs: list[float]) -> str:
+    """`7 99.1% · 1 0.5% · 2 0.2%`."""
+    best = sorted(range(len(probs)), key=lambda k: -probs[k])[:3]
+    return " · ".join(f"{k} {100 * probs[k]:.1f}%" for k in best)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    """One line per image: file, digit, confidence and the three likeliest digits."""
+    width = max(len("file"), *(len(row["path"]) for row in rows))
+    print(f"{'file':<{width}}  digit  confidence  top-3")
+    for row in rows:
+        line = f"{row['path']:<{width}}  {row['digit']:>5}  {100 * row['confidence']:>9.1f}%  "
+        print(line + _top3(row["probs"]))
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Classify every image in `cfg.inputs`; print a table, write the CSV (and plots); return the rows."""
+    files = find_images(str(cfg.inputs))
+    model, digits = load_model(Path(cfg.ckpt_path).expanduser().resolve())
+    readable: list[tuple[Path, np.ndarray]] = []
+    unreadable: list[str] = []
+    for path in files:
+        try:
+            readable.append((path, _read(path)))
+        except (OSError, ValueError, Image.DecompressionBombError) as err:  # one bad file spoils no batch
+            unreadable.append(f"{path} ({str(err).strip() or type(err).__name__})")
+    if not readable:
+        raise DataError(f"inputs={cfg.inputs}: none of the images could be read: {'; '.join(unreadable)}")
+
+    pixels = np.stack([array for _, array in readable])
+    with torch.no_grad():
+        images = torch.from_numpy(pixels)
+        batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]
+        # The same normalisation as training, with the mean and std the checkpoint was trained with.
+        probs = torch.cat([model.probs(DigitDataModule.normalize(digits, b)) for b in batches])  # type: ignore[arg-type]
+    rows = []
+    for (path, _), p in zip(readable, probs.tolist(), strict=True):
+        digit = int(np.argmax(p))
+        rows.append({"path": str(path), "digit": digit, "confidence": p[digit], "probs": p})
+
+    _print_table(rows)
+    output = Path(cfg.output).expanduser()
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["path", "digit", "confidence"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({**row, "confidence": f"{row['confidence']:.6f}"} for row in rows)
+    write_bytes_atomic(output, text.getvalue().encode())
+    log.info("Wrote %d predictions to %s", len(rows), output)
+    if cfg.plot:
+        plot_dir = Path(cfg.plot_dir).expanduser() if cfg.plot_dir else output.parent / "predictions"
+        stems = [Path(row["path"]).stem for row in rows]
+        for row, array, stem in zip(rows, pixels, stems, strict=True):
+            # a.png and a.jpg would overwrite each other's figure: such pairs keep their suffix
+            name = Path(row["path"]).name if stems.count(stem) > 1 else stem
+            _plot(row, array, plot_dir / f"{name}.png")
+        log.info("Wrote %d figures to %s", len(rows), plot_dir)
+    if unreadable:  # after the readable ones, so that one bad file costs only itself
+        log.warning("Skipped %d unreadable image(s): %s", len(unreadable), "; ".join(unreadable))
+    return rows
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def _main(cfg: DictConfig) -> None:
+    """Classify the images named by `inputs` with the checkpoint named by `ckpt_path`."""
+    exit_on_user_error(lambda: predict(cfg))
+
+
+def main() -> None:
+    """Check the command line's overrides, then run the Hydra app."""
+    precheck("predict")
+    _main()
+
+
+if __name__ == "__main__":
+    main()
