@@ -12,6 +12,7 @@ from omegaconf import MISSING, OmegaConf
 SCHEMA_NAME = "config_schema"
 EVALUATE_SCHEMA = "evaluate_schema"
 EXPORT_IMAGES_SCHEMA = "export_images_schema"
+PREDICT_SCHEMA = "predict_schema"
 
 
 @dataclass
@@ -64,6 +65,18 @@ class ExportImagesConfig:
     task_name: str = "export_images"
 
 
+@dataclass
+class PredictConfig:
+    """`python -m mnist_lightning.predict`: the model comes from the checkpoint, the images from `inputs`."""
+
+    ckpt_path: str = MISSING
+    inputs: str = MISSING  # an image, a folder of images, or a glob pattern
+    output: str = "predictions.csv"
+    plot: bool = False
+    plot_dir: str | None = None  # default: predictions/ next to the CSV
+    task_name: str = "predict"
+
+
 def _pick(value: Any, if_set: Any, otherwise: Any) -> Any:
     return otherwise if value in (None, "") else if_set
 
@@ -88,6 +101,7 @@ def register() -> None:
     store.store(name=SCHEMA_NAME, node=Config)
     store.store(name=EVALUATE_SCHEMA, node=EvaluateConfig)
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
+    store.store(name=PREDICT_SCHEMA, node=PredictConfig)
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run writes into its own directory.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
     OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)

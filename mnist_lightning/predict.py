@@ -13,8 +13,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
@@ -29,25 +28,8 @@ from mnist_lightning.train import build_classifier
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
 
-PREDICT_SCHEMA = "predict_schema"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
-
-
-@dataclass
-class PredictConfig:
-    """`python -m mnist_lightning.predict`: the model comes from the checkpoint, the images from `inputs`."""
-
-    ckpt_path: str = MISSING
-    inputs: str = MISSING  # an image, a folder of images, or a glob pattern
-    output: str = "predictions.csv"
-    plot: bool = False
-    plot_dir: str | None = None  # default: predictions/ next to the CSV
-    task_name: str = "predict"
-
-
-# Here rather than in config.py: this module is the only one that composes conf/predict.yaml.
-ConfigStore.instance().store(name=PREDICT_SCHEMA, node=PredictConfig)
 
 
 @dataclass
