@@ -24,6 +24,7 @@ from mnist_lightning.errors import DataError, exit_on_user_error
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import Classifier
 from mnist_lightning.preprocess import SIZE, to_mnist
+from mnist_lightning.reports.figures import png_bytes, probability_figure
 from mnist_lightning.train import build_classifier
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
@@ -76,31 +77,6 @@ def _read(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         image.load()  # decode now: a truncated file fails here, inside the caller's try
         return to_mnist(image)
-
-
-def _plot(row: dict[str, Any], pixels: np.ndarray, path: Path) -> None:
-    """The preprocessed input beside the ten class probabilities, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.4]})
-    left.imshow(pixels, cmap="gray", vmin=0, vmax=255)
-    left.set_title("model input (28x28)")
-    left.set_xlabel("x (pixels)")
-    left.set_ylabel("y (pixels)")
-    digits = list(range(NUM_CLASSES))
-    colors = ["tab:orange" if d == row["digit"] else "tab:blue" for d in digits]
-    right.barh(digits, row["probs"], color=colors)
-    right.set(yticks=digits, xlim=(0, 1), xlabel="probability", ylabel="digit")
-    right.invert_yaxis()
-    right.set_title(f"predicted {row['digit']} ({100 * row['confidence']:.1f}%)")
-    fig.suptitle(Path(row["path"]).name)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _top3(probs: list[float]) -> str:
@@ -157,7 +133,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         for row, array, stem in zip(rows, pixels, stems, strict=True):
             # a.png and a.jpg would overwrite each other's figure: such pairs keep their suffix
             name = Path(row["path"]).name if stems.count(stem) > 1 else stem
-            _plot(row, array, plot_dir / f"{name}.png")
+            fig = probability_figure(array, row["probs"], Path(row["path"]).name)
+            write_bytes_atomic(plot_dir / f"{name}.png", png_bytes(fig))
         log.info("Wrote %d figures to %s", len(rows), plot_dir)
     if unreadable:  # after the readable ones, so that one bad file costs only itself
         log.warning("Skipped %d unreadable image(s): %s", len(unreadable), "; ".join(unreadable))

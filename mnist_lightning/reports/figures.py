@@ -92,3 +92,21 @@ def feature_maps_figure(name: str, maps: np.ndarray, limit: int = 32) -> Figure:
     fig.suptitle(f"Feature maps of {name} ({maps.shape[0]} channels, {maps.shape[1]}x{maps.shape[2]})")
     fig.tight_layout()
     return fig
+
+
+def probability_figure(pixels: np.ndarray, probs: Sequence[float], title: str) -> Figure:
+    """One image as the model saw it (28x28) beside its ten class probabilities."""
+    digit = int(np.argmax(probs))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    left.imshow(pixels, cmap="gray", vmin=0, vmax=255)
+    left.set_title("model input (28x28)")
+    left.set_xlabel("x (pixels)")
+    left.set_ylabel("y (pixels)")
+    digits = list(range(len(probs)))
+    right.barh(digits, probs, color=["tab:orange" if d == digit else "tab:blue" for d in digits])
+    right.set(yticks=digits, xlim=(0, 1), xlabel="probability", ylabel="digit")
+    right.invert_yaxis()
+    right.set_title(f"predicted {digit} ({100 * probs[digit]:.1f}%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
