@@ -19,7 +19,8 @@ from PIL import Image
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
 from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import precheck
-from mnist_lightning.data import NUM_CLASSES, DigitDataModule
+from mnist_lightning.data import NUM_CLASSES
+from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import DataError, exit_on_user_error
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import Classifier
@@ -35,7 +36,7 @@ BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
 
 @dataclass
 class _Digits28:
-    """What build_classifier and DigitDataModule.normalize read from a datamodule, without any data."""
+    """What build_classifier reads from a datamodule (input shape, class count), plus the normalisation."""
 
     mean: float
     std: float
@@ -113,7 +114,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         images = torch.from_numpy(pixels)
         batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]
         # The same normalisation as training, with the mean and std the checkpoint was trained with.
-        probs = torch.cat([model.probs(DigitDataModule.normalize(digits, b)) for b in batches])  # type: ignore[arg-type]
+        probs = torch.cat([model.probs(normalize(b, digits.mean, digits.std)) for b in batches])
     rows = []
     for (path, _), p in zip(readable, probs.tolist(), strict=True):
         digit = int(np.argmax(p))

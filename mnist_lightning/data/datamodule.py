@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
-from mnist_lightning.data.digits import NUM_CLASSES, Digits
+from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
 from mnist_lightning.data.folder import load_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision, torchvision_dataset
@@ -92,7 +92,7 @@ class DigitDataModule(L.LightningDataModule):
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
-        return (images.float().unsqueeze(1) / 255.0 - self.mean) / self.std
+        return normalize(images, self.mean, self.std)
 
     def sample_dataset(self, split: str) -> Dataset:
         """A per-sample map-style dataset of `split`, for the classic DataLoader path."""
@@ -135,10 +135,8 @@ class DigitDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         images, labels = batch  # (B, H, W) uint8 on the device: converted here, not per sample
-        if self.augment is not None and self.trainer is not None and self.trainer.training:
-            warped = self.augment(images.float().unsqueeze(1) / 255.0)  # (B, 1, H, W) in [0, 1]
-            return (warped - self.mean) / self.std, labels
-        return self.normalize(images), labels
+        training = self.trainer is not None and self.trainer.training
+        return normalize(images, self.mean, self.std, self.augment if training else None), labels
 
 
 class IdxDataModule(DigitDataModule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -50,3 +51,13 @@ def make_digits(images: Tensor, labels: Tensor, where: str) -> Digits:
             "check that this is a digit dataset's label file"
         )
     return Digits(images.to(torch.uint8).contiguous(), labels.contiguous())
+
+
+def normalize(
+    images: Tensor, mean: float, std: float, augment: Callable[[Tensor], Tensor] | None = None
+) -> Tensor:
+    """uint8 (B, H, W) -> float (B, 1, H, W) scaled by mean and std; `augment` warps [0, 1] images first."""
+    x = images.float().unsqueeze(1) / 255.0  # (B, 1, H, W) in [0, 1]: black background is 0
+    if augment is not None:
+        x = augment(x)
+    return (x - mean) / std

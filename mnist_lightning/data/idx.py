@@ -114,12 +114,3 @@ def load_idx_dir(root: str | Path) -> tuple[Digits, Digits]:
         images, labels = (find_idx_file(root, split, kind) for kind in ("images", "labels"))
         splits.append(read_idx_split(images, labels))
     return splits[0], splits[1]
-
-
-def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.tobytes()
-    path = Path(path)
-    path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
