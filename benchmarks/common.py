@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -37,6 +38,16 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+def add_accelerator(parser: argparse.ArgumentParser) -> None:
+    """`--accelerator cpu|gpu`: where both our Trainer and the plain loop run."""
+    parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
+
+
+def accelerator_overrides(accelerator: str) -> list[str]:
+    """The Hydra override that puts our Trainer on `accelerator`."""
+    return [f"trainer.accelerator={accelerator}"]
 
 
 def compose_cfg(overrides: Sequence[str], run_dir: str) -> DictConfig:

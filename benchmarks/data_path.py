@@ -4,12 +4,14 @@ The classic path is `data=torchvision data.resident=false`: torchvision's MNIST 
 image per sample, collated by a DataLoader with 0, 1 or 2 workers. Each epoch includes its
 validation pass (5,000 images) through the same path.
 
-    MNIST_DATA_DIR=... python -m benchmarks.data_path
+    MNIST_DATA_DIR=... python -m benchmarks.data_path [--accelerator gpu]
 """
 
 from __future__ import annotations
 
-from benchmarks.common import emit, machine, run_framework, table
+import argparse
+
+from benchmarks.common import accelerator_overrides, add_accelerator, emit, machine, run_framework, table
 
 LENET = [
     "model=lenet5",
@@ -29,11 +31,14 @@ PATHS = {
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_accelerator(parser)
+    on = accelerator_overrides(parser.parse_args().accelerator)
     env = machine()
-    run_framework([*LENET, "trainer.limit_train_batches=10"])  # warm-up
+    run_framework([*LENET, *on, "trainer.limit_train_batches=10"])  # warm-up
     rows = []
     for name, overrides in PATHS.items():
-        result = run_framework([*LENET, *overrides])
+        result = run_framework([*LENET, *on, *overrides])
         rows.append(emit({"benchmark": "data_path", **env, "path": name, "epoch_s": result["fit_seconds"]}))
     base = rows[0]["epoch_s"]
     for row in rows:

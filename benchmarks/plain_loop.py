@@ -40,17 +40,23 @@ class PlainSettings:
     epochs: int = 1
     bf16: bool = False
     channels_last: bool = False
+    device: str = "cpu"
 
 
-def _images(digits: Digits, memory_format: torch.memory_format) -> Tensor:
-    x = ((digits.images.float() / 255 - MEAN) / STD).unsqueeze(1)  # (N, 1, 28, 28)
+def _images(digits: Digits, memory_format: torch.memory_format, device: str) -> Tensor:
+    x = ((digits.images.to(device).float() / 255 - MEAN) / STD).unsqueeze(1)  # (N, 1, 28, 28)
     return x.contiguous(memory_format=memory_format)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()  # GPU work is asynchronous: time it only once it has finished
 
 
 def _accuracy(net: nn.Module, x: Tensor, y: Tensor, bf16: bool) -> float:
     net.eval()
     correct = 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(y), 1000):
             correct += int((net(x[i : i + 1000]).argmax(1) == y[i : i + 1000]).sum())
     net.train()
@@ -61,27 +67,29 @@ def plain_fit(train: Digits, val: Digits, test: Digits, s: PlainSettings, seed: 
     """Train on `train`, validate on `val` each epoch (timed, as our Trainer does), test once (untimed)."""
     torch.manual_seed(seed)
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    net = PlainNet().to(memory_format=memory_format)
-    x, y = _images(train, memory_format), train.labels
-    xv, xt = _images(val, memory_format), _images(test, memory_format)
+    net = PlainNet().to(s.device, memory_format=memory_format)
+    x, y = _images(train, memory_format, s.device), train.labels.to(s.device)
+    xv, xt = _images(val, memory_format, s.device), _images(test, memory_format, s.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=s.lr, betas=s.betas)
     steps_per_epoch = -(-len(y) // s.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, s.lr, total_steps=s.epochs * steps_per_epoch)
+    _sync(s.device)
     start = time.perf_counter()
     for _ in range(s.epochs):
-        order = torch.randperm(len(y))
+        order = torch.randperm(len(y), device=y.device)
         for i in range(0, len(y), s.batch_size):
             idx = order[i : i + s.batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=s.bf16):
                 loss = F.cross_entropy(net(x[idx]), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-        val_acc = _accuracy(net, xv, val.labels, s.bf16)
+        val_acc = _accuracy(net, xv, val.labels.to(s.device), s.bf16)
+    _sync(s.device)
     fit_seconds = time.perf_counter() - start
     return {
         "fit_seconds": fit_seconds,
         "val/acc": val_acc,
-        "test/acc": _accuracy(net, xt, test.labels, s.bf16),
+        "test/acc": _accuracy(net, xt, test.labels.to(s.device), s.bf16),
     }

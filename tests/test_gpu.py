@@ -1,0 +1,57 @@
+"""The GPU paths: every model on CUDA with bf16, resident data on the device, the classic DataLoader path,
+and the fast recipe on real MNIST. Skipped where PyTorch sees no CUDA GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import MNIST_DIR, group_options, requires_mnist
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mnist_lightning import metrics as M
+from mnist_lightning.train import train
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to PyTorch"),
+]
+GPU = ["trainer.accelerator=gpu", "trainer.precision=bf16-mixed"]
+
+
+def _tiny(root: Path) -> tuple[str, ...]:
+    return ("data=idx", f"data.root={root}", "data.val_size=40")
+
+
+@pytest.mark.parametrize("model", group_options("model"))
+def test_every_model_trains_on_gpu_in_bf16(
+    model: str, compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    result = train(compose(f"model={model}", *_tiny(tiny_mnist), *GPU))
+    assert 0.0 <= result[M.TEST_ACC] <= 1.0
+    assert torch.isfinite(torch.tensor(result[M.TEST_LOSS]))
+
+
+def test_resident_split_lives_on_the_gpu(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    cfg = compose(*_tiny(tiny_mnist), *GPU)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    datamodule.trainer = trainer
+    images, labels = next(iter(datamodule.train_dataloader()))
+    assert images.device.type == "cuda" and labels.device.type == "cuda"
+
+
+def test_classic_dataloader_path_on_gpu(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    overrides = (*_tiny(tiny_mnist), "data.resident=false", *GPU)
+    assert 0.0 <= train(compose(*overrides))[M.TEST_ACC] <= 1.0
+
+
+@requires_mnist
+def test_fast_recipe_on_gpu_reaches_99(compose: Callable[..., DictConfig]) -> None:
+    real = ("data=idx", f"data.root={MNIST_DIR}", "trainer.accelerator=gpu")
+    cfg = compose("experiment=fast", *real, fast=False)
+    assert train(cfg)[M.TEST_ACC] >= 0.985
