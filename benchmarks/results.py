@@ -46,7 +46,10 @@ def hardware(accelerator: str) -> str:
 
     if accelerator == "gpu" and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()}, {os.cpu_count()} CPU cores"
-    return f"{os.cpu_count()}-core CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.is_file() else []  # fmt: skip
+    return f"{os.cpu_count()}-core {names[0] if names else 'CPU'}"
 
 
 def run_one(experiment: str, seed: int, runs: Path, jobs: int, overrides: list[str]) -> str:

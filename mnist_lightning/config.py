@@ -38,6 +38,7 @@ class Config:
         200  # also write checkpoints/last.ckpt every N optimizer steps (0: epochs only)
     )
     resume: str | None = None  # a run directory to continue from its last checkpoint, with its own config
+    ema: float | None = None  # decay of an exponential moving average of the weights; null: off
 
 
 @dataclass

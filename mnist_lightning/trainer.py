@@ -9,9 +9,10 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
@@ -52,6 +53,18 @@ class LastCheckpoint(Callback):
         self._save(trainer)
 
 
+class EMA(EMAWeightAveraging):
+    """Lightning's EMA of the weights; testing a checkpoint tests the averaged weights it holds.
+
+    The parent restores the raw (non-averaged) weights whenever a checkpoint is loaded, which is
+    right for resuming a fit but would make `trainer.test(ckpt_path=...)` test the raw weights.
+    """
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: Any) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+
 def check_accelerator(accelerator: str) -> None:
     """Fail at once, in one line, when a GPU is asked for and none is visible."""
     if str(accelerator).lower() in GPU_NAMES and not torch.cuda.is_available():
@@ -75,6 +88,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     )
     last = LastCheckpoint(run_dir / "checkpoints" / f"{LAST}.ckpt", cfg.last_checkpoint_every)
     callbacks: list[Callback] = [checkpoint, last]
+    if cfg.ema:
+        # Validation, the best checkpoint and the test all see the averaged weights (BN statistics
+        # included); last.ckpt also keeps the raw weights, so a resumed run continues exactly.
+        callbacks.append(EMA(decay=cfg.ema))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.progress_refresh))
     try:

@@ -92,12 +92,20 @@ def test_seed_zero_is_kept(compose: Callable[..., DictConfig]) -> None:
         ("mlp_sgd", {"optimizer.lr": 0.003, "optimizer.momentum": 0.9, "trainer.max_epochs": 18}),
         (
             "mlp_dropout_adam",
-            {"data.batch_size": 500, "trainer.max_epochs": 100, "model.net.dropout": 0.6},
+            {"data.batch_size": 110, "trainer.max_epochs": 100, "model.net.dropout": 0.6},
         ),
         ("lenet5_adam", {"data.batch_size": 32, "trainer.max_epochs": 15, "optimizer.lr": 0.001}),
         (
             "bncnn_adam_step",
             {"scheduler.step_size": 938, "scheduler.interval": "step", "trainer.max_epochs": 13},
+        ),
+        (
+            "best",
+            {
+                "model.net._target_": "mnist_lightning.models.bncnn.BNCNN",
+                "ema": 0.999,
+                "data.augment._target_": "mnist_lightning.data.augment.Augment",
+            },
         ),
     ],
 )

@@ -98,3 +98,18 @@ def test_cli_writes_its_own_run_directory(trained: tuple[Path, dict], tmp_path: 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((run / "metrics.json").read_text())[M.TEST_ACC] == recorded[M.TEST_ACC]
     assert "Test accuracy of" in proc.stdout + proc.stderr
+
+
+def test_ema_checkpoint_holds_and_tests_the_averaged_weights(
+    compose: Callable[..., DictConfig], tiny_mnist: Path, tmp_path: Path
+) -> None:
+    cfg = compose("data=idx", f"data.root={tiny_mnist}", "data.val_size=40", "ema=0.9")
+    recorded = train(cfg)
+    ckpt = Path(cfg.run_dir) / "checkpoints" / "best.ckpt"
+    stored = torch.load(ckpt, weights_only=True)
+    averaged, raw = stored["state_dict"], stored["current_model_state"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged if k.startswith("net."))
+    # The test after fit and a later evaluate both see the averaged weights, not the raw ones.
+    results = evaluate(_evaluate_cfg(tmp_path, f"ckpt_path={ckpt}"))
+    assert results[M.TEST_ACC] == recorded[M.TEST_ACC]
+    assert results[M.TEST_LOSS] == pytest.approx(recorded[M.TEST_LOSS], rel=1e-4)

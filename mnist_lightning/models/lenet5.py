@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-LENET_SIZE = 32  # LeNet-5 was designed for 32x32 input; MNIST's 28x28 digits are zero-padded to it
+LENET_SIZE = 32  # LeNet-5 was designed for 32x32 input
 
 
 class LeNet5(nn.Module):
@@ -13,15 +13,7 @@ class LeNet5(nn.Module):
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
-        channels, height, width = in_shape
-        # Pad 28 -> 32 so the 5x5 kernels see LeNet's 32x32 field; the border is replicated
-        # because a normalised MNIST background is not 0 (it is -mean/std).
-        self.pad = (
-            (LENET_SIZE - width) // 2,
-            (LENET_SIZE - width + 1) // 2,
-            (LENET_SIZE - height) // 2,
-            (LENET_SIZE - height + 1) // 2,
-        )
+        channels = in_shape[0]
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, 5),  # (B, 6, 28, 28)
             nn.Tanh(),
@@ -40,5 +32,8 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x, self.pad, mode="replicate")  # (B, C, 32, 32)
+        # Resize 28 -> 32 as the recipe does (torchvision Resize, bilinear), rather than padding: the
+        # digit then fills LeNet's 32x32 field. Bilinear weights sum to 1, so resizing the normalised
+        # image equals normalising the resized one. Any input size works: (B, C, H, W) -> (B, C, 32, 32).
+        x = F.interpolate(x, size=(LENET_SIZE, LENET_SIZE), mode="bilinear", align_corners=False)
         return self.classifier(self.features(x))
