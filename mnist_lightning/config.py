@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ SCHEMA_NAME = "config_schema"
 EVALUATE_SCHEMA = "evaluate_schema"
 EXPORT_IMAGES_SCHEMA = "export_images_schema"
 PREDICT_SCHEMA = "predict_schema"
+EXPORT_SCHEMA = "export_schema"
 
 
 @dataclass
@@ -78,6 +80,16 @@ class PredictConfig:
     task_name: str = "predict"
 
 
+@dataclass
+class ExportConfig:
+    """`python -m mnist_lightning.export`: a checkpoint written out as ONNX or TorchScript."""
+
+    ckpt_path: str = MISSING
+    format: str = "onnx"  # onnx | torchscript
+    out: str = MISSING  # the model file to write
+    task_name: str = "export"
+
+
 def _pick(value: Any, if_set: Any, otherwise: Any) -> Any:
     return otherwise if value in (None, "") else if_set
 
@@ -96,16 +108,41 @@ def job_name(overrides: Any) -> str:
     return name
 
 
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK")  # set by torchrun / SLURM / Lightning
+
+
+def process_rank() -> int:
+    """This process's global rank as its launcher set it (torchrun, SLURM, Lightning); 0 otherwise."""
+    for name in RANK_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def _on_rank0(value: Any) -> Any:
+    return value if process_rank() == 0 else None
+
+
+def _rank_job_name(name: str) -> str:
+    rank = process_rank()
+    return name if rank == 0 else f"{name}_rank{rank}"
+
+
 def register() -> None:
     """Store the schema in Hydra's ConfigStore and add the `ml.pick` resolver that conf/ uses."""
     store = ConfigStore.instance()
     store.store(name=SCHEMA_NAME, node=Config)
     store.store(name=EVALUATE_SCHEMA, node=EvaluateConfig)
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
+    store.store(name=EXPORT_SCHEMA, node=ExportConfig)
     store.store(name=PREDICT_SCHEMA, node=PredictConfig)
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run writes into its own directory.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
     OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)
+    # Processes started by torchrun or srun: rank 0 alone writes .hydra/ and train.log; the others
+    # log to train_rank<N>.log in the same directory.
+    OmegaConf.register_new_resolver("ml.on_rank0", _on_rank0, replace=True)
+    OmegaConf.register_new_resolver("ml.rank_job_name", _rank_job_name, replace=True)
 
 
 register()

@@ -52,7 +52,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         default_root_dir=run_dir,
     )
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    results = {key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)}
+    results = {key: float(tested[key]) for key in M.TESTED}
+    results[M.TEST_SAMPLES] = int(results[M.TEST_SAMPLES])
     results["ckpt_path"] = str(ckpt_path)
     write_json_atomic(run_dir / "metrics.json", results)
     if cfg.report:

@@ -8,8 +8,10 @@ VAL_ACC = "val/acc"
 VAL_ACC_BEST = "val/acc_best"
 TEST_LOSS = "test/loss"
 TEST_ACC = "test/acc"
+TEST_SAMPLES = "test/samples"  # images tested, summed over DDP ranks: each test image exactly once
 FIT_SECONDS = "fit_seconds"
 EPOCHS = "epochs"
 
 # What every finished run writes to metrics.json (accuracies are fractions in 0-1).
-RUN_METRICS = (TEST_ACC, TEST_LOSS, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)
+RUN_METRICS = (TEST_ACC, TEST_LOSS, TEST_SAMPLES, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)
+TESTED = (TEST_ACC, TEST_LOSS, TEST_SAMPLES)  # what a test pass reports

@@ -9,13 +9,14 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn, optim
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric, MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_lightning import metrics as M
 from mnist_lightning.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
+SHAPE_KEY = "data_shape"  # checkpoint entry: {"input_shape": [C, H, W], "num_classes": K}
 # Scheduler arguments that mean "until the end of training"; left null in YAML, filled in here.
 HORIZON_KEYS = ("total_steps", "T_max")
 # Step-based horizons are at least this long: OneCycleLR divides by zero on very short cycles, so a
@@ -37,8 +38,11 @@ class Classifier(L.LightningModule):
         num_classes: int,
         config: dict[str, Any] | None = None,
         channels_last: bool = False,
+        input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
+        # Saved with each checkpoint, so predict and export rebuild the network without the data.
+        self.shape = {"input_shape": list(input_shape or ()), "num_classes": num_classes}
         self.net, self.loss = net, loss
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -54,6 +58,7 @@ class Classifier(L.LightningModule):
             setattr(
                 self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)
             )
+        self.test_samples = SumMetric()  # synced across DDP ranks like the others
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in the checkpoint, so a resumed run remembers its best
         self.show_step_loss = False
@@ -99,6 +104,7 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
+        self.test_samples.update(len(batch[1]))
 
     def on_train_epoch_start(self) -> None:
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
@@ -118,9 +124,12 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+        self.log(M.TEST_SAMPLES, self.test_samples.compute(), sync_dist=True)
+        self.test_samples.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["versions"] = dict(self.versions)
+        checkpoint[SHAPE_KEY] = dict(self.shape)
 
     def configure_optimizers(self) -> Any:
         try:

@@ -23,7 +23,7 @@ from mnist_lightning.data import NUM_CLASSES
 from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import DataError, exit_on_user_error
 from mnist_lightning.io import write_bytes_atomic
-from mnist_lightning.module import Classifier
+from mnist_lightning.module import SHAPE_KEY, Classifier
 from mnist_lightning.preprocess import SIZE, to_mnist
 from mnist_lightning.reports.figures import png_bytes, probability_figure
 from mnist_lightning.train import build_classifier
@@ -35,7 +35,7 @@ BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
 
 
 @dataclass
-class _Digits28:
+class DataShape:
     """What build_classifier reads from a datamodule (input shape, class count), plus the normalisation."""
 
     mean: float
@@ -62,12 +62,18 @@ def find_images(inputs: str) -> list[Path]:
     return images
 
 
-def load_model(ckpt_path: Path) -> tuple[Classifier, _Digits28]:
-    """The checkpoint's network in eval mode on the CPU, and the normalisation it was trained with."""
+def load_model(ckpt_path: Path) -> tuple[Classifier, DataShape]:
+    """The checkpoint's network in eval mode on the CPU, its data shape and its normalisation."""
     ckpt = load_checkpoint(ckpt_path)
     stored = OmegaConf.create(ckpt["hyper_parameters"])
     stored.compile = False  # a handful of images does not pay for compiling
-    digits = _Digits28(mean=float(stored.data.mean), std=float(stored.data.std))
+    shape = ckpt.get(SHAPE_KEY) or {}  # absent in checkpoints from before it was saved: MNIST's
+    digits = DataShape(
+        mean=float(stored.data.mean),
+        std=float(stored.data.std),
+        input_shape=tuple(shape.get("input_shape") or (1, SIZE, SIZE)),  # type: ignore[arg-type]
+        num_classes=int(shape.get("num_classes") or NUM_CLASSES),
+    )
     model = build_classifier(stored, digits)  # type: ignore[arg-type]
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), digits

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lightning import metrics as M
 from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.data import DigitDataModule
+from mnist_lightning.distributed import release
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.module import Classifier
@@ -39,6 +40,7 @@ def build_classifier(cfg: DictConfig, datamodule: DigitDataModule) -> Classifier
         num_classes=datamodule.num_classes,
         config=OmegaConf.to_container(cfg, resolve=True),
         channels_last=cfg.channels_last,
+        input_shape=datamodule.input_shape,
     )
 
 
@@ -78,6 +80,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = build_classifier(cfg, datamodule)
     model.versions = versions()
     trainer = build_trainer(cfg, run_dir)
+    log.info(
+        "Global batch: %d (data.batch_size=%d per device x %d device(s) x %d node(s))",
+        cfg.data.batch_size * trainer.world_size, cfg.data.batch_size, trainer.num_devices, trainer.num_nodes,
+    )  # fmt: skip
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "versions.json", model.versions)
         summary = model_summary(model.net, datamodule.input_shape)
@@ -102,7 +108,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         (tested,) = trainer.test(
             model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
         )
-        results.update({key: float(tested[key]) for key in (M.TEST_ACC, M.TEST_LOSS)})
+        results.update({key: float(tested[key]) for key in M.TESTED})
+        results[M.TEST_SAMPLES] = int(results[M.TEST_SAMPLES])
+    release(trainer)  # DDP: the ranks this process started have finished; the next job starts afresh
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", results)
         log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]

@@ -1,0 +1,116 @@
+"""`python -m mnist_lightning.export ckpt_path=PATH format=onnx|torchscript out=FILE`.
+
+The exported model takes raw pixels and returns class probabilities, with the normalisation it was
+trained with built in: uint8 (B, H, W), a white digit on black as in MNIST -> float32 (B, K).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+
+from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lightning.cli import precheck
+from mnist_lightning.data.digits import normalize
+from mnist_lightning.errors import ConfigError, exit_on_user_error
+from mnist_lightning.predict import load_model
+
+log = logging.getLogger("mnist_lightning.export")
+METADATA_FILE = "mnist_lightning.json"  # TorchScript: the metadata travels as this extra file
+
+
+class Exported(nn.Module):
+    """Raw pixels in, probabilities out: the network, its normalisation and its loss's probabilities."""
+
+    def __init__(self, net: nn.Module, loss: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.net, self.loss, self.mean, self.std = net, loss, mean, std
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.loss.probs(self.net(normalize(images, self.mean, self.std)))  # (B, H, W) -> (B, K)
+
+
+def _onnx(model: Exported, example: Tensor, path: Path, metadata: dict[str, str]) -> None:
+    try:
+        import onnx  # optional, like the onnxscript that torch's exporter needs
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(
+            f"format=onnx: the {err.name} package is missing; pip install 'mnist-lightning[export]' "
+            "or use format=torchscript"
+        ) from None
+
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(
+        model, (example,), dynamo=True, input_names=["images"], output_names=["probabilities"],
+        dynamic_shapes={"images": {0: batch}}, verbose=False,
+    )  # fmt: skip
+    proto = program.model_proto
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))
+
+
+def _torchscript(model: Exported, example: Tensor, path: Path, metadata: dict[str, str]) -> None:
+    with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; it still loads everywhere
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, example)
+        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
+
+
+WRITERS = {"onnx": _onnx, "torchscript": _torchscript}
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    """Write the checkpoint's model as `cfg.format` to `cfg.out`; returns what was written."""
+    if cfg.format not in WRITERS:
+        raise ConfigError(f"format={cfg.format}: unknown export format; use one of {', '.join(WRITERS)}")
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    model, digits = load_model(ckpt_path)
+    exported = Exported(model.net, model.loss, digits.mean, digits.std).eval()
+    example = torch.zeros((2, *digits.input_shape[1:]), dtype=torch.uint8)  # (B, H, W)
+    metadata = {
+        "input": f"images: uint8 (batch, {digits.input_shape[1]}, {digits.input_shape[2]}), "
+        "white digit on black, 0-255 (MNIST style; see `python -m mnist_lightning.predict`)",
+        "output": f"probabilities: float32 (batch, {digits.num_classes}), class k = digit k",
+        "normalization": json.dumps({"mean": digits.mean, "std": digits.std, "scale": 1 / 255}),
+        "source_checkpoint": str(ckpt_path),
+    }
+    out = Path(cfg.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            WRITERS[cfg.format](exported, example, Path(tmp), metadata)
+        os.replace(tmp, out)  # written whole, then renamed: never a half-written model file
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    log.info("Wrote %s model to %s (%d bytes)", cfg.format, out, out.stat().st_size)
+    return {"out": str(out), "format": cfg.format, **metadata}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="export")
+def _main(cfg: DictConfig) -> None:
+    """Export the checkpoint named by `ckpt_path`."""
+    exit_on_user_error(lambda: export(cfg))
+
+
+def main() -> None:
+    """Check the command line's overrides, then run the Hydra app."""
+    precheck("export")
+    _main()
+
+
+if __name__ == "__main__":
+    main()
