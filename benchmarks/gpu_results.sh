@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every reference recipe and the `best` candidates, 3 seeds each, as parallel single-thread processes
+# Every reference recipe and `best`, 3 seeds each, as parallel single-thread processes
 # sharing one GPU; then `best` for 30 epochs (the GPU goal). Runs land in $RUNS; a tarball of their
 # metrics, logs and `best` reports (no checkpoints) and the gathered CSV go to $OUT.
 #     MNIST_DATA_DIR=... bash benchmarks/gpu_results.sh [seconds]
@@ -11,8 +11,8 @@ PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 COMMON=(trainer.accelerator=gpu threads=1 data=idx "data.root=$MNIST_DATA_DIR")
-timeout "$LIMIT" $PY -m benchmarks.results run --jobs 21 --runs "$RUNS/gpu" \
-    --experiments vgg_sgd mlp_sgd mlp_dropout_adam lenet5_adam bncnn_adam_step best best_convnet \
+timeout "$LIMIT" $PY -m benchmarks.results run --jobs 18 --runs "$RUNS/gpu" \
+    --experiments vgg_sgd mlp_sgd mlp_dropout_adam lenet5_adam bncnn_adam_step best \
     -- "${COMMON[@]}" >"$OUT/results_gpu.log" 2>&1 &
 timeout "$LIMIT" $PY -m benchmarks.results run --jobs 3 --runs "$RUNS/gpu_30_epochs" --experiments best \
     -- "${COMMON[@]}" trainer.max_epochs=30 >"$OUT/results_gpu_30.log" 2>&1 &

@@ -1,8 +1,8 @@
 """Run the reference recipes over seeds, gather their metrics.json into a CSV, render the README table.
 
     MNIST_DATA_DIR=... python -m benchmarks.results run [--experiments mlp_sgd ...] [--seeds 0 1 2]
-        [--jobs N] [--runs results/runs] [-- overrides ...]
-    python -m benchmarks.results gather [--runs results/runs] [--csv results/reference.csv]
+        [--jobs N] [--runs results/runs/local] [-- overrides ...]
+    python -m benchmarks.results gather [--runs results/runs/*] [--csv results/reference.csv]
 
 `run` starts each (experiment, seed) as its own `python -m mnist_lightning` process, `--jobs` at a
 time, and records its wall time beside the run. `gather` reads every finished run into the CSV and
@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> None:
             print(f"[{i}/{len(todo)}] {future.result()}", flush=True)
 
 
-def gather(runs: Path) -> list[dict[str, Any]]:
-    """One row per finished run under `runs/<experiment>/seed_<n>/`."""
+def gather(roots: list[Path]) -> list[dict[str, Any]]:
+    """One row per finished run under `<root>/<experiment>/seed_<n>/`, for each root."""
     rows = []
-    for metrics in sorted(runs.glob("*/seed_*/metrics.json")):
+    for metrics in sorted(m for root in roots for m in root.glob("*/seed_*/metrics.json")):
         wall = metrics.with_name(WALL)
         if not wall.is_file():
             continue
@@ -113,8 +113,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| hardware |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for experiment in dict.fromkeys(r["experiment"] for r in rows):
-        mine = [r for r in rows if r["experiment"] == experiment]
+    order = list(REFERENCE)
+    groups = sorted(
+        dict.fromkeys((r["experiment"], r["hardware"]) for r in rows),
+        key=lambda g: (order.index(g[0]) if g[0] in order else len(order), g),
+    )
+    for experiment, hardware_name in groups:
+        mine = [r for r in rows if (r["experiment"], r["hardware"]) == (experiment, hardware_name)]
         accs = [100 * float(r[M.TEST_ACC]) for r in mine]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         figure, goal = REFERENCE.get(experiment, ("", float("nan")))
@@ -136,15 +141,15 @@ def main() -> None:
     p_run.add_argument("--experiments", nargs="+", default=[e for e in REFERENCE if e != "best"])
     p_run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p_run.add_argument("--jobs", type=int, default=1, help="runs at a time (each its own process)")
-    p_run.add_argument("--runs", type=Path, default=Path("results/runs"))
+    p_run.add_argument("--runs", type=Path, default=Path("results/runs/local"))
     p_run.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. threads=1")
     p_gather = sub.add_parser("gather", help="collect finished runs into the CSV and print the table")
-    p_gather.add_argument("--runs", type=Path, default=Path("results/runs"))
+    p_gather.add_argument("--runs", type=Path, nargs="+", default=sorted(Path("results/runs").glob("*")))
     p_gather.add_argument("--csv", type=Path, default=Path("results/reference.csv"))
     args = parser.parse_args()
     if args.command == "run":
         run(args)
-    rows = gather(args.runs)
+    rows = gather(args.runs if args.command == "gather" else [args.runs])
     if args.command == "gather":
         write_csv(rows, args.csv)
     print(table(rows) if rows else f"no finished runs under {args.runs}")
