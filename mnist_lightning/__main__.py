@@ -28,7 +28,7 @@ WORST = 0.0  # what a failed sweep job reports to the sweeper: the worst possibl
 def _main(cfg: DictConfig) -> float:
     """Train with the composed config; returns best val accuracy, the value sweeps optimise."""
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        return exit_on_user_error(lambda: train(cfg))[M.VAL_ACC_BEST]
+        return exit_on_user_error(lambda: train(cfg))[M.VAL_ACC_BEST] or WORST
     hydra_cfg = HydraConfig.get()
     share_machine(cfg, hydra_cfg.launcher, hydra_cfg.job.num)
     try:
@@ -40,7 +40,7 @@ def _main(cfg: DictConfig) -> float:
     if not math.isfinite(results.get(M.TEST_LOSS, 0.0)):  # diverged: NaN weights give NaN loss
         log.error("Job diverged: test loss is %s", results[M.TEST_LOSS])
         return WORST
-    return results[M.VAL_ACC_BEST]
+    return results[M.VAL_ACC_BEST] or WORST  # null when the job ran no validation
 
 
 def main() -> None:

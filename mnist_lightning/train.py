@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.cuda.synchronize(trainer.strategy.root_device)  # count queued GPU work in the fit time
     fit_seconds = time.perf_counter() - start
 
+    best_val: float | None = float(model.val_acc_best.compute())
+    best_val = best_val if math.isfinite(best_val) else None  # -inf: no validation ran
     results: dict[str, Any] = {
-        M.VAL_ACC_BEST: float(model.val_acc_best.compute()),
+        M.VAL_ACC_BEST: best_val,  # None (null) when no validation ran, e.g. limit_val_batches=0
         M.EPOCHS: trainer.current_epoch,
         M.FIT_SECONDS: round(fit_seconds, 2),
     }
@@ -126,7 +129,7 @@ def _report(results: dict[str, Any], run_dir: Path) -> None:
         log.info(
             "Test accuracy: %.2f%% (best val %.2f%%, %d epochs, fit %.1f s)",
             100 * results[M.TEST_ACC],
-            100 * results[M.VAL_ACC_BEST],
+            100 * (results[M.VAL_ACC_BEST] or float("nan")),
             results[M.EPOCHS],
             results[M.FIT_SECONDS],
         )

@@ -106,6 +106,14 @@ def test_schedulers_run(scheduler: str, compose: Callable[..., DictConfig], tiny
     assert math.isfinite(results[M.TEST_LOSS])
 
 
+def test_no_validation_writes_strict_json(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    cfg = compose(*_tiny(tiny_mnist), "trainer.limit_val_batches=0")
+    train(cfg)
+    text = (Path(cfg.run_dir) / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))  # no -Infinity
+    assert metrics[M.VAL_ACC_BEST] is None and metrics[M.TEST_SAMPLES] == 60
+
+
 def test_classic_dataloader_path(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
     results = train(compose(*_tiny(tiny_mnist), "data.resident=false", "data.num_workers=0"))
     assert math.isfinite(results[M.TEST_LOSS])

@@ -35,6 +35,6 @@ def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
 
 def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, results: dict[str, Any]) -> None:
     """Write the HPARAMS-tab session for this run, with its final metrics."""
-    metrics = {key: float(results[key]) for key in HPARAM_METRICS if key in results}
+    metrics = {key: float(results[key]) for key in HPARAM_METRICS if results.get(key) is not None}
     logger.log_hyperparams(flat_hparams(cfg), metrics=metrics)
     logger.save()

@@ -54,7 +54,7 @@ def _job(job_dir: Path) -> dict[str, Any]:
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job of the sweep, best validation accuracy first; failed and unfinished jobs last."""
     jobs = [_job(p) for p in sorted(sweep_dir.iterdir()) if p.is_dir() and (p / ".hydra").is_dir()]
-    jobs.sort(key=lambda r: (r["status"] != "ok", -float(r.get(RANKED_BY, 0.0))))
+    jobs.sort(key=lambda r: (r["status"] != "ok", -float(r.get(RANKED_BY) or 0.0)))
     for rank, row in enumerate(jobs, 1):
         row["rank"] = rank
     return jobs
