@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import hydra
 import torch
@@ -23,6 +21,7 @@ from mnist_lightning import config as _config  # noqa: F401  (registers the sche
 from mnist_lightning.cli import precheck
 from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import ConfigError, exit_on_user_error
+from mnist_lightning.io import write_atomic
 from mnist_lightning.predict import load_model
 
 log = logging.getLogger("mnist_lightning.export")
@@ -40,7 +39,7 @@ class Exported(nn.Module):
         return self.loss.probs(self.net(normalize(images, self.mean, self.std)))  # (B, H, W) -> (B, K)
 
 
-def _onnx(model: Exported, example: Tensor, path: Path, metadata: dict[str, str]) -> None:
+def _onnx(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
     try:
         import onnx  # optional, like the onnxscript that torch's exporter needs
         import onnxscript  # noqa: F401
@@ -58,14 +57,14 @@ def _onnx(model: Exported, example: Tensor, path: Path, metadata: dict[str, str]
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, str(path))
+    onnx.save(proto, f)
 
 
-def _torchscript(model: Exported, example: Tensor, path: Path, metadata: dict[str, str]) -> None:
+def _torchscript(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
     with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; it still loads everywhere
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(model, example)
-        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
+        torch.jit.save(traced, f, _extra_files={METADATA_FILE: json.dumps(metadata)})
 
 
 WRITERS = {"onnx": _onnx, "torchscript": _torchscript}
@@ -87,15 +86,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "source_checkpoint": str(ckpt_path),
     }
     out = Path(cfg.out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with torch.no_grad():
-            WRITERS[cfg.format](exported, example, Path(tmp), metadata)
-        os.replace(tmp, out)  # written whole, then renamed: never a half-written model file
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with torch.no_grad():  # written whole, then renamed: never a half-written model file
+        write_atomic(out, lambda f: WRITERS[cfg.format](exported, example, f, metadata))
     log.info("Wrote %s model to %s (%d bytes)", cfg.format, out, out.stat().st_size)
     return {"out": str(out), "format": cfg.format, **metadata}
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 
-def _atomic(path: Path, write: Any) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call `write(f)` on a temporary file beside `path`, sync it, then rename it to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -28,14 +30,14 @@ def _atomic(path: Path, write: Any) -> None:
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    _atomic(Path(path), lambda f: f.write(text.encode()))
+    write_atomic(Path(path), lambda f: f.write(text.encode()))
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write `data` to `path`, atomically."""
-    _atomic(Path(path), lambda f: f.write(data))
+    write_atomic(Path(path), lambda f: f.write(data))
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """`torch.save`, atomically."""
-    _atomic(Path(path), lambda f: torch.save(obj, f))
+    write_atomic(Path(path), lambda f: torch.save(obj, f))
