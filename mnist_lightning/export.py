@@ -41,7 +41,7 @@ class Exported(nn.Module):
 
 def _onnx(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
     try:
-        import onnx  # optional, like the onnxscript that torch's exporter needs
+        import onnx  # noqa: F401  (optional, like the onnxscript that torch's exporter needs)
         import onnxscript  # noqa: F401
     except ImportError as err:
         raise ConfigError(
@@ -57,7 +57,7 @@ def _onnx(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, f)
+    f.write(proto.SerializeToString())  # one protobuf: our models are far below its 2 GB limit
 
 
 def _torchscript(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
