@@ -114,12 +114,17 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     order = list(REFERENCE)
+    # One line per experiment, machine and length: a recipe run with other epochs is another line.
     groups = sorted(
-        dict.fromkeys((r["experiment"], r["hardware"]) for r in rows),
+        dict.fromkeys((r["experiment"], r["hardware"], int(r[M.EPOCHS])) for r in rows),
         key=lambda g: (order.index(g[0]) if g[0] in order else len(order), g),
     )
-    for experiment, hardware_name in groups:
-        mine = [r for r in rows if (r["experiment"], r["hardware"]) == (experiment, hardware_name)]
+    for experiment, hardware_name, epochs in groups:
+        mine = [
+            r
+            for r in rows
+            if (r["experiment"], r["hardware"], int(r[M.EPOCHS])) == (experiment, hardware_name, epochs)
+        ]
         accs = [100 * float(r[M.TEST_ACC]) for r in mine]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         figure, goal = REFERENCE.get(experiment, ("", float("nan")))
