@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import statistics
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_lightning import metrics as M
-from mnist_lightning.io import write_json_atomic
+from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 
 # experiment -> (the write-up's figure, the mean of 3 seeds we must reach, as a fraction)
 REFERENCE: dict[str, tuple[str, float]] = {
@@ -96,14 +97,12 @@ def gather(roots: list[Path]) -> list[dict[str, Any]]:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """The gathered rows as CSV, written whole then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    """The gathered rows as CSV, written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, text.getvalue().encode())
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -52,12 +52,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         default_root_dir=run_dir,
     )
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    results = {key: float(tested[key]) for key in M.TESTED}
-    results[M.TEST_SAMPLES] = int(results[M.TEST_SAMPLES])
-    results["ckpt_path"] = str(ckpt_path)
+    results: dict[str, Any] = {**M.tested_results(tested), "ckpt_path": str(ckpt_path)}
     write_json_atomic(run_dir / "metrics.json", results)
     if cfg.report:
-        write_bytes_atomic(run_dir / "report" / "summary.txt", model_summary(model.net, (1, 28, 28)).encode())
+        write_bytes_atomic(
+            run_dir / "report" / "summary.txt", model_summary(model.net, datamodule.input_shape).encode()
+        )
         write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
     log.info("Run directory: %s", run_dir)

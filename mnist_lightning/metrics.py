@@ -1,5 +1,8 @@
 """Metric keys, defined once: the module logs them; callbacks, metrics.json, reports and sweeps read them."""
 
+from collections.abc import Mapping
+from typing import Any
+
 TRAIN_LOSS = "train/loss"
 TRAIN_ACC = "train/acc"
 LR = "train/lr"
@@ -15,3 +18,10 @@ EPOCHS = "epochs"
 # What every finished run writes to metrics.json (accuracies are fractions in 0-1).
 RUN_METRICS = (TEST_ACC, TEST_LOSS, TEST_SAMPLES, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)
 TESTED = (TEST_ACC, TEST_LOSS, TEST_SAMPLES)  # what a test pass reports
+
+
+def tested_results(logged: Mapping[str, Any]) -> dict[str, float | int]:
+    """A test pass's logged values as metrics.json holds them: floats, and the image count as an int."""
+    results: dict[str, float | int] = {key: float(logged[key]) for key in TESTED}
+    results[TEST_SAMPLES] = int(results[TEST_SAMPLES])
+    return results

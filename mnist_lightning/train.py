@@ -111,8 +111,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         (tested,) = trainer.test(
             model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
         )
-        results.update({key: float(tested[key]) for key in M.TESTED})
-        results[M.TEST_SAMPLES] = int(results[M.TEST_SAMPLES])
+        results.update(M.tested_results(tested))
     release(trainer)  # DDP: the ranks this process started have finished; the next job starts afresh
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", results)
