@@ -22,6 +22,7 @@ $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', 
 step pytest_gpu 120 $PY -m pytest -q -p no:cacheprovider -o addopts="" -m "gpu" tests/test_gpu.py
 step framework_vs_plain 120 $PY -m benchmarks.framework_vs_plain --rounds 3 --accelerator gpu
 step time_to_99 90 $PY -m benchmarks.time_to_99 --seeds 5 --accelerator gpu
+step time_to_99_gpu 90 $PY -m benchmarks.time_to_99 --seeds 5 --accelerator gpu --experiment fast_gpu
 step data_path 120 $PY -m benchmarks.data_path --accelerator gpu
 step design_card 60 $PY -m mnist_lightning model=vgg trainer.accelerator=gpu trainer.max_epochs=1 \
     data=idx "data.root=$MNIST_DATA_DIR" trainer.enable_progress_bar=false "hydra.run.dir=${TMPDIR:-/tmp}/vgg_run"

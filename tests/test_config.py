@@ -105,6 +105,17 @@ def test_seed_zero_is_kept(compose: Callable[..., DictConfig]) -> None:
                 "model.net._target_": "mnist_lightning.models.bncnn.BNCNN",
                 "ema": 0.999,
                 "data.augment._target_": "mnist_lightning.data.augment.Augment",
+                "data.augment.elastic_alpha": 1.0,
+            },
+        ),
+        (
+            "fast_gpu",
+            {
+                "model.loss.label_smoothing": 0.1,  # inherited from `fast`
+                "data.batch_size": 256,
+                "trainer.limit_train_batches": None,
+                "trainer.precision": "32-true",
+                "channels_last": False,
             },
         ),
     ],

@@ -51,7 +51,8 @@ def test_classic_dataloader_path_on_gpu(compose: Callable[..., DictConfig], tiny
 
 
 @requires_mnist
-def test_fast_recipe_on_gpu_reaches_99(compose: Callable[..., DictConfig]) -> None:
+@pytest.mark.parametrize("recipe", ["fast", "fast_gpu"])
+def test_fast_recipes_on_gpu_reach_99(recipe: str, compose: Callable[..., DictConfig]) -> None:
     real = ("data=idx", f"data.root={MNIST_DIR}", "trainer.accelerator=gpu")
-    cfg = compose("experiment=fast", *real, fast=False)
+    cfg = compose(f"experiment={recipe}", *real, fast=False)
     assert train(cfg)[M.TEST_ACC] >= 0.985
