@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from mnist_lightning.errors import exit_on_user_error
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -53,3 +58,17 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
         needed = " ".join(f"{key}=..." for key in missing)
         print(f"error: {', '.join(missing)} must be given on the command line: add {needed}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
+    """`python -m mnist_lightning.<tool>`: check the overrides, then run `task` as a Hydra app.
+
+    A user error, caught before or inside `task`, exits with one line and status 2.
+    """
+    precheck(config_name)
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+    def _main(cfg: DictConfig) -> None:
+        exit_on_user_error(lambda: task(cfg))
+
+    _main()

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -15,8 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
 from mnist_lightning.checkpoint import load_checkpoint
-from mnist_lightning.cli import precheck
-from mnist_lightning.errors import exit_on_user_error
+from mnist_lightning.cli import run_app
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.train import build_classifier
@@ -64,16 +62,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-def _main(cfg: DictConfig) -> None:
-    """Evaluate the checkpoint named by `ckpt_path`."""
-    exit_on_user_error(lambda: evaluate(cfg))
-
-
 def main() -> None:
-    """Check the command line's overrides, then run the Hydra app."""
-    precheck("evaluate")
-    _main()
+    """Check the command line's overrides, then run `evaluate` as a Hydra app."""
+    run_app("evaluate", evaluate)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ import warnings
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import hydra
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
-from mnist_lightning.cli import precheck
+from mnist_lightning.cli import run_app
 from mnist_lightning.data.digits import normalize
-from mnist_lightning.errors import ConfigError, exit_on_user_error
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import write_atomic
 from mnist_lightning.predict import load_model
 
@@ -92,16 +91,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return {"out": str(out), "format": cfg.format, **metadata}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export")
-def _main(cfg: DictConfig) -> None:
-    """Export the checkpoint named by `ckpt_path`."""
-    exit_on_user_error(lambda: export(cfg))
-
-
 def main() -> None:
-    """Check the command line's overrides, then run the Hydra app."""
-    precheck("export")
-    _main()
+    """Check the command line's overrides, then run `export` as a Hydra app."""
+    run_app("export", export)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
-from mnist_lightning.cli import precheck
-from mnist_lightning.errors import ConfigError, exit_on_user_error
+from mnist_lightning.cli import run_app
+from mnist_lightning.errors import ConfigError
 
 if TYPE_CHECKING:  # the data package pulls in Lightning: import it only when the data is needed
     from mnist_lightning.data import Digits
@@ -87,16 +86,9 @@ def export_images(cfg: DictConfig) -> dict:
     return {**counts, "out": str(out)}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export_images")
-def _main(cfg: DictConfig) -> None:
-    """Export with the composed config; a user error exits with one line and status 2."""
-    exit_on_user_error(lambda: export_images(cfg))
-
-
 def main() -> None:
-    """Check the command line's overrides, then run the Hydra app."""
-    precheck("export_images")
-    _main()
+    """Check the command line's overrides, then run `export_images` as a Hydra app."""
+    run_app("export_images", export_images)
 
 
 if __name__ == "__main__":

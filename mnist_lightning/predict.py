@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -18,10 +17,10 @@ from PIL import Image
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
 from mnist_lightning.checkpoint import load_checkpoint
-from mnist_lightning.cli import precheck
+from mnist_lightning.cli import run_app
 from mnist_lightning.data import NUM_CLASSES
 from mnist_lightning.data.digits import normalize
-from mnist_lightning.errors import DataError, exit_on_user_error
+from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import SHAPE_KEY, Classifier
 from mnist_lightning.preprocess import SIZE, to_mnist
@@ -148,16 +147,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
-def _main(cfg: DictConfig) -> None:
-    """Classify the images named by `inputs` with the checkpoint named by `ckpt_path`."""
-    exit_on_user_error(lambda: predict(cfg))
-
-
 def main() -> None:
-    """Check the command line's overrides, then run the Hydra app."""
-    precheck("predict")
-    _main()
+    """Check the command line's overrides, then run `predict` as a Hydra app."""
+    run_app("predict", predict)
 
 
 if __name__ == "__main__":
