@@ -22,6 +22,10 @@ class ConfigError(UserError):
     """A configuration value that cannot work."""
 
 
+class Diverged(UserError):
+    """The training loss became NaN or infinite; the run stopped and wrote `status: diverged`."""
+
+
 def user_error_in(err: BaseException) -> UserError | None:
     """The UserError behind `err`, also when a library (Hydra's instantiate, Lightning) wrapped it."""
     seen: set[int] = set()

@@ -14,6 +14,8 @@ TEST_ACC = "test/acc"
 TEST_SAMPLES = "test/samples"  # images tested, summed over DDP ranks: each test image exactly once
 FIT_SECONDS = "fit_seconds"
 EPOCHS = "epochs"
+STATUS = "status"  # how the run ended: one of the three below
+OK, DIVERGED, FAILED = "ok", "diverged", "failed"
 
 # What every finished run writes to metrics.json (accuracies are fractions in 0-1).
 RUN_METRICS = (TEST_ACC, TEST_LOSS, TEST_SAMPLES, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)
