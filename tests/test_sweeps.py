@@ -1,12 +1,15 @@
-"""Multirun sweeps: readable job folders, failed jobs reported without stopping the sweep, the report."""
+"""Multirun sweeps: readable job folders, the report (ranked by val/acc_best, job status), failed jobs."""
 
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +17,9 @@ from conftest import FAST
 from omegaconf import OmegaConf
 from test_hparams import hparams_session
 
+from mnist_lightning import metrics as M
 from mnist_lightning.config import JOB_NAME_MAX, job_name
+from mnist_lightning.sweeps import report
 from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
 
 
@@ -28,14 +33,73 @@ def test_job_names_are_readable_safe_and_bounded() -> None:
     assert len(long) <= JOB_NAME_MAX + 9 and long != job_name([f"key{i}=value{i}" for i in range(41)])
 
 
-def test_sweep_with_a_failing_job_finishes_and_reports(tiny_mnist: Path, tmp_path: Path) -> None:
+def write_job(sweep: Path, name: str, overrides: list[str], metrics: dict[str, Any] | None = None,
+              failed: bool = False) -> None:  # fmt: skip
+    """A job folder as a multirun leaves it: .hydra/overrides.yaml, then metrics.json or failed.json."""
+    (sweep / name / ".hydra").mkdir(parents=True)
+    (sweep / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (sweep / name / "metrics.json").write_text(json.dumps(metrics))
+    if failed:
+        (sweep / name / report.FAILED_FILE).write_text(json.dumps({"error": "ConfigError: boom"}))
+
+
+def seed_sweep(sweep: Path) -> None:
+    """Two configurations, two seeds each, whose order by val/acc_best is the reverse of that by test/acc."""
+    for num, (lr, seed, val, test) in enumerate(
+        [("0.1", 0, 0.90, 0.99), ("0.1", 1, 0.92, 0.97), ("0.01", 0, 0.95, 0.90), ("0.01", 1, 0.97, 0.92)]
+    ):  # metrics.json as written before the status key: every such run finished
+        write_job(sweep, f"{num}_lr={lr},seed={seed}", [f"optimizer.lr={lr}", f"seed={seed}"],
+                  {M.VAL_ACC_BEST: val, M.TEST_ACC: test, M.TEST_LOSS: 0.1, M.EPOCHS: 1})  # fmt: skip
+
+
+def test_report_ranks_groups_and_plots_by_val_acc_best_never_test(tmp_path: Path) -> None:
+    seed_sweep(tmp_path)
+    jobs = report.write_report(tmp_path)
+    assert [r["job"] for r in jobs] == ["3_lr=0.01,seed=1", "2_lr=0.01,seed=0", "1_lr=0.1,seed=1",
+                                        "0_lr=0.1,seed=0"]  # fmt: skip
+    groups = report.seed_groups(jobs)
+    assert [g["config"] for g in groups] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]  # best val first
+    assert groups[0][M.VAL_ACC_BEST] == pytest.approx((0.96, 0.01 * math.sqrt(2)))
+    assert groups[0][M.TEST_ACC] == pytest.approx((0.91, 0.01 * math.sqrt(2)))
+    seeds = (tmp_path / "report.md").read_text().split("## Seeds")[1]
+    assert f"| configuration | seeds | {M.VAL_ACC_BEST} | test accuracy |" in seeds
+    assert "| optimizer.lr=0.01 | 2 | 96.00% ± 1.41 | 91.00% ± 1.41 |" in seeds
+    assert seeds.index("optimizer.lr=0.01 ") < seeds.index("optimizer.lr=0.1 ")
+    (ax,) = report.seed_figure(groups).axes  # what report.png shows
+    assert [bar.get_width() for bar in ax.patches] == pytest.approx([96.0, 91.0])
+    assert M.VAL_ACC_BEST in ax.get_xlabel() and M.VAL_ACC_BEST in ax.get_title()
+    assert "test" not in ax.get_xlabel() + ax.get_title()
+    assert (tmp_path / "report.png").stat().st_size > 1000
+
+
+def test_report_reads_each_jobs_status_and_ranks_and_groups_only_ok_jobs(tmp_path: Path) -> None:
+    seed_sweep(tmp_path)
+    (tmp_path / "0_lr=0.1,seed=0" / "metrics.json").write_text(
+        json.dumps({M.STATUS: M.OK, M.VAL_ACC_BEST: 0.90, M.TEST_ACC: 0.99})
+    )
+    diverged = {M.STATUS: M.DIVERGED, M.VAL_ACC_BEST: 0.99, M.TEST_ACC: None, M.TEST_LOSS: None}
+    write_job(tmp_path, "4_lr=10,seed=0", ["optimizer.lr=10", "seed=0"], diverged)  # best val before NaN
+    write_job(tmp_path, "5_lr=-1,seed=0", ["optimizer.lr=-1", "seed=0"], failed=True)
+    write_job(tmp_path, "6_lr=1,seed=0", ["optimizer.lr=1", "seed=0"])  # killed: neither file
+    jobs = report.write_report(tmp_path)
+    statuses = [r[M.STATUS] for r in jobs]
+    assert statuses == [M.OK] * 4 + [M.DIVERGED, M.FAILED, report.INCOMPLETE]
+    assert [r[M.STATUS] for r in csv.DictReader((tmp_path / "report.csv").open())] == statuses
+    assert [g["config"] for g in report.seed_groups(jobs)] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
+    assert [r["job"] for r in report.unfinished(jobs)] == ["5_lr=-1,seed=0", "6_lr=1,seed=0"]
+
+
+def test_sweep_with_a_failing_job_reports_then_exits_non_zero(tiny_mnist: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
-    args = ["-m", "optimizer.lr=-1,0.01", "seed=0,1", *data, *FAST, f"hydra.sweep.dir={sweep}"]
+    joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]  # tests/test_optuna.py: the basic one
+    args = ["-m", *joblib, "optimizer.lr=-1,0.01", "seed=0,1", *data, *FAST, f"hydra.sweep.dir={sweep}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 1, proc.stderr[-2000:]  # after every job ran and the report was written
+    assert f"2 of 4 jobs failed or did not finish: see {sweep / 'report.md'}" in proc.stdout + proc.stderr
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok", "failed", "failed"]
     assert float(rows[0]["val/acc_best"]) >= float(rows[1]["val/acc_best"])  # ranked by validation
@@ -91,38 +155,6 @@ def test_parallel_launchers_run_every_job_with_a_share_of_the_cores(
         assert "Torch threads: 1" in log_file.read_text()
     if launcher == "joblib":  # two workers, both jobs dispatched together (a worker may start late,
         assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr  # so overlap is not timed)
-
-
-def test_optuna_study_survives_divergence_and_resumes_from_its_storage(
-    tiny_mnist: Path, tmp_path: Path
-) -> None:
-    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf" / "hparams_search" / "small.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\nhydra:\n  sweeper:\n"
-        "    params:\n      optimizer: choice:sgd,adam\n      optimizer.lr: log:1e-3:1e-1\n"
-        "    enqueue:\n      - {optimizer: sgd, optimizer.lr: 1.0e12}\n"
-    )  # the first trial diverges on purpose: its lr sends the loss to NaN
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    data = ["data=idx", f"data.root={tiny_mnist}", "data.val_size=40", f"data.cache_dir={tmp_path}/c"]
-
-    def study(n_trials: int, sweep: str) -> subprocess.CompletedProcess[str]:
-        args = ["-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "hparams_search=small",
-                f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}", *data, *FAST,
-                f"hydra.sweep.dir={tmp_path / sweep}"]  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-
-    first = study(3, "first")
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "Job diverged" in first.stdout + first.stderr
-    results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
-    assert results["n_trials"] == 3 and results["best_value"] > 0.0  # it went on past the NaN trial
-    assert results["best_params"]["optimizer.lr"] < 1.0
-
-    second = study(4, "second")  # the same storage: only the one missing trial runs
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "3 of 4 trials already done" in second.stdout + second.stderr
-    assert len([p for p in (tmp_path / "second").iterdir() if p.is_dir()]) == 1
 
 
 def test_grid_of_8_runs_reports_8_rows_with_hparams(tiny_mnist: Path, tmp_path: Path) -> None:

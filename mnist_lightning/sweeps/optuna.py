@@ -6,6 +6,7 @@ would hold Optuna back at an old line beside the current packages of the rest of
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -15,14 +16,16 @@ from typing import Any
 import optuna
 import yaml
 from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+from optuna.study import StudyDirection
 
 from mnist_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
-WORST = {"maximize": -math.inf, "minimize": math.inf}
+DIRECTIONS = ("maximize", "minimize")
 
 
 @dataclass
@@ -30,10 +33,10 @@ class OptunaSweeperConf:
     """hydra.sweeper.*: the study and its search space."""
 
     _target_: str = "hydra_plugins.mnist_lightning_optuna.optuna_sweeper.OptunaSweeper"
-    direction: str = "maximize"  # the task returns val/acc_best
+    direction: str = "maximize"  # the task returns val/acc_best (a stored study keeps its direction)
     n_trials: int = 20  # trials in total, counting those an earlier, interrupted run finished
     n_jobs: int = 1  # trials launched together (each batch goes to the launcher)
-    seed: int = 0  # the TPE sampler's seed
+    seed: int = 0  # with the number of finished trials, seeds the TPE sampler of each batch
     study_name: str = "mnist_lightning"
     storage: str | None = None  # e.g. sqlite:///study.db: lets an interrupted study continue
     # key -> "log:LOW:HIGH" | "float:LOW:HIGH" | "int:LOW:HIGH" | "choice:A,B,C"
@@ -58,6 +61,53 @@ def suggest(trial: optuna.Trial, key: str, spec: str) -> Any:
         ) from None
 
 
+def worst(direction: StudyDirection) -> float:
+    """The worst value for a study's direction: -inf when it maximizes, +inf when it minimizes."""
+    return -math.inf if direction == StudyDirection.MAXIMIZE else math.inf
+
+
+def trial_value(result: JobReturn, direction: StudyDirection) -> float:
+    """A trial's objective; a job that failed, diverged or ran no validation gets the worst value."""
+    # Infinity, not NaN: study.tell(nan) marks the trial FAIL and TPE ignores failed trials, so it would
+    # go on sampling where jobs fail. An infinite value is a COMPLETE trial that TPE ranks last (it
+    # splits trials by the order of their values), and Optuna's SQL storage keeps +-inf.
+    try:
+        value = float(result.return_value)
+    except Exception:  # the job raised: Hydra's result re-raises the exception here
+        return worst(direction)
+    return value if math.isfinite(value) else worst(direction)
+
+
+def make_sampler(seed: int, finished: int) -> optuna.samplers.TPESampler:
+    """The TPE sampler for the batch of trials that follows `finished` finished trials."""
+    # Seeded from the seed AND the number of finished trials: a sampler seeded from the seed alone
+    # restarts its sequence whenever a stored study continues, and repeats the trials it already ran.
+    # Seeding each batch this way makes a continued study sample what an uninterrupted one would
+    # have (exactly so with n_jobs=1). The pair is hashed, not added, so that the studies of seeds 0
+    # and 1 do not run the same sequence one trial apart.
+    digest = hashlib.blake2b(f"{seed}:{finished}".encode(), digest_size=4).digest()
+    # constant_liar: the trials of a batch (n_jobs > 1) count as bad while they run, so the ones asked
+    # after them look elsewhere and trials launched together differ. Optuna 5's default; stated so
+    # as not to depend on it (earlier versions defaulted to False).
+    return optuna.samplers.TPESampler(seed=int.from_bytes(digest, "big"), constant_liar=True)
+
+
+def open_study(conf: OptunaSweeperConf) -> optuna.Study:
+    """Create the study, or load it from `conf.storage` to continue it."""
+    if conf.direction not in DIRECTIONS:
+        raise ConfigError(f"hydra.sweeper.direction={conf.direction!r}: use one of {', '.join(DIRECTIONS)}")
+    study = optuna.create_study(
+        study_name=conf.study_name, storage=conf.storage, direction=conf.direction, load_if_exists=True
+    )
+    stored = study.direction.name.lower()
+    if stored != conf.direction:  # Optuna would silently go on with the stored direction
+        raise ConfigError(
+            f"hydra.sweeper.direction={conf.direction}, but study {conf.study_name!r} in {conf.storage} "
+            f"was created to {stored}; set hydra.sweeper.direction={stored} or another study_name"
+        )
+    return study
+
+
 class OptunaSweeper(Sweeper):
     """Runs `n_trials` trials of a TPE study through Hydra's launcher, `n_jobs` at a time."""
 
@@ -66,33 +116,22 @@ class OptunaSweeper(Sweeper):
         self.job_idx = 0
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep the config and build the launcher that runs each batch of trials."""
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def _value(self, result: Any) -> float:
-        """A trial's objective; a failed or diverged trial is the worst possible value."""
-        try:
-            value = float(result.return_value)
-        except Exception:  # the job raised: Hydra re-raises it here
-            return WORST[self.conf.direction]
-        return value if math.isfinite(value) else WORST[self.conf.direction]
-
     def sweep(self, arguments: list[str]) -> None:
+        """Ask, launch and tell batches of trials until the study has `n_trials` finished ones."""
         c = self.conf
-        study = optuna.create_study(
-            study_name=c.study_name,
-            storage=c.storage,
-            direction=c.direction,
-            sampler=optuna.samplers.TPESampler(seed=c.seed),
-            load_if_exists=True,
-        )
+        study = open_study(c)
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
         log.info("Optuna study %s: %d of %d trials already done", c.study_name, done, c.n_trials)
         while done < c.n_trials:
+            study.sampler = make_sampler(c.seed, done)
             trials = [study.ask() for _ in range(min(c.n_jobs, c.n_trials - done))]
             batch = [
                 [*arguments, *(f"{key}={suggest(t, key, spec)}" for key, spec in c.params.items())]
@@ -102,7 +141,7 @@ class OptunaSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
-                study.tell(trial, self._value(result))
+                study.tell(trial, trial_value(result, study.direction))
             done += len(trials)
         best = study.best_trial
         summary = {"best_value": best.value, "best_params": best.params, "n_trials": len(study.trials)}

@@ -6,10 +6,11 @@ import csv
 import io
 import json
 import logging
+import math
 import statistics
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from hydra.experimental.callback import Callback
@@ -19,12 +20,18 @@ from mnist_lightning import metrics as M
 from mnist_lightning.errors import user_error_in
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 log = logging.getLogger(__name__)
 
-FAILED = "failed.json"  # what a failed job leaves in its folder instead of metrics.json
+FAILED_FILE = "failed.json"  # what a failed job leaves in its folder instead of metrics.json
+INCOMPLETE = "incomplete"  # the report's own status for a job that left neither file: killed, or running
+# What makes a multirun exit non-zero. A diverged job is a result (its hyperparameters are bad), not this.
+UNFINISHED = (M.FAILED, INCOMPLETE)
 RANKED_BY = M.VAL_ACC_BEST  # never test accuracy: choosing on the test set would leak it
 METRIC_COLUMNS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.EPOCHS, M.FIT_SECONDS)
-COLUMNS = ("rank", "job", "status", *METRIC_COLUMNS, "overrides", "error")
+COLUMNS = ("rank", "job", M.STATUS, *METRIC_COLUMNS, "overrides", "error")
 
 
 def record_failure(run_dir: Path, err: BaseException) -> str:
@@ -33,7 +40,7 @@ def record_failure(run_dir: Path, err: BaseException) -> str:
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
     line = str(user_error) if user_error else f"{type(err).__name__}: {first}"
     write_json_atomic(
-        run_dir / FAILED, {"status": "failed", "error": line, "traceback": traceback.format_exc()}
+        run_dir / FAILED_FILE, {M.STATUS: M.FAILED, "error": line, "traceback": traceback.format_exc()}
     )
     return line
 
@@ -43,42 +50,71 @@ def _job(job_dir: Path) -> dict[str, Any]:
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "_overrides": overrides}
     if (job_dir / "metrics.json").is_file():
-        row.update(status="ok", **json.loads((job_dir / "metrics.json").read_text()))
-    elif (job_dir / FAILED).is_file():
-        row.update(status="failed", error=json.loads((job_dir / FAILED).read_text())["error"])
+        metrics = json.loads((job_dir / "metrics.json").read_text())
+        # metrics.json from before the status key was written only by runs that finished
+        row.update(metrics, **{M.STATUS: metrics.get(M.STATUS, M.OK)})
+    elif (job_dir / FAILED_FILE).is_file():
+        row.update({M.STATUS: M.FAILED, "error": json.loads((job_dir / FAILED_FILE).read_text())["error"]})
     else:
-        row["status"] = "incomplete"  # killed, or still running
+        row[M.STATUS] = INCOMPLETE
     return row
 
 
+def _score(row: dict[str, Any]) -> float:
+    """The job's ranking value; -inf when it has none (no validation ran, or it diverged to NaN)."""
+    value = row.get(RANKED_BY)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else -math.inf
+
+
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every job of the sweep, best validation accuracy first; failed and unfinished jobs last."""
+    """Every job of the sweep: status ok first, by best validation accuracy; the others after them."""
     jobs = [_job(p) for p in sorted(sweep_dir.iterdir()) if p.is_dir() and (p / ".hydra").is_dir()]
-    jobs.sort(key=lambda r: (r["status"] != "ok", -float(r.get(RANKED_BY) or 0.0)))
+    jobs.sort(key=lambda r: (r[M.STATUS] != M.OK, -_score(r)))
     for rank, row in enumerate(jobs, 1):
         row["rank"] = rank
     return jobs
 
 
+def unfinished(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The jobs that failed or never finished; a diverged job is not one of them."""
+    return [row for row in jobs if row[M.STATUS] in UNFINISHED]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float] | None:
+    """(mean, sample std) of the values; std 0 for one value, None for none."""
+    if not values:
+        return None
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _configuration(row: dict[str, Any]) -> str:
+    """The job's overrides without its seed: what jobs that differ only by seed have in common."""
+    return " ".join(o for o in row["_overrides"] if not o.lstrip("+").startswith("seed=")) or "defaults"
+
+
 def seed_groups(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Finished jobs that differ only by `seed`: test accuracy mean ± std and the number of seeds."""
-    groups: dict[str, list[float]] = {}
+    """Status-ok jobs that differ only by `seed`: mean ± std of val/acc_best (sorted by it) and test acc."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for row in jobs:
-        if row["status"] == "ok" and M.TEST_ACC in row:
-            config = (
-                " ".join(o for o in row["_overrides"] if not o.lstrip("+").startswith("seed=")) or "defaults"
-            )
-            groups.setdefault(config, []).append(float(row[M.TEST_ACC]))
+        if row[M.STATUS] == M.OK and math.isfinite(_score(row)):
+            groups.setdefault(_configuration(row), []).append(row)
     summary = [
-        {"config": config, "seeds": len(accs), "mean": statistics.mean(accs),
-         "std": statistics.stdev(accs) if len(accs) > 1 else 0.0}
-        for config, accs in groups.items()
+        {"config": config, "seeds": len(rows),
+         RANKED_BY: _mean_std([_score(r) for r in rows]),
+         M.TEST_ACC: _mean_std([float(r[M.TEST_ACC]) for r in rows if r.get(M.TEST_ACC) is not None])}
+        for config, rows in groups.items()
     ]  # fmt: skip
-    return sorted(summary, key=lambda g: -g["mean"])
+    return sorted(summary, key=lambda g: -g[RANKED_BY][0])
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _percent(mean_std: tuple[float, float] | None) -> str:
+    return f"{100 * mean_std[0]:.2f}% ± {100 * mean_std[1]:.2f}" if mean_std else "-"
 
 
 def _markdown(jobs: list[dict[str, Any]], groups: list[dict[str, Any]], sweep_dir: Path) -> str:
@@ -86,9 +122,12 @@ def _markdown(jobs: list[dict[str, Any]], groups: list[dict[str, Any]], sweep_di
              "(test accuracy is never used for ranking).", "", "| " + " | ".join(COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]  # fmt: skip
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in COLUMNS) + " |" for row in jobs]
-    lines += ["", "## Seeds", "", "| configuration | seeds | test accuracy |", "|---|---|---|"]
+    lines += ["", "## Seeds", "", f"Jobs with status {M.OK} that differ only by `seed`, best mean "
+              f"`{RANKED_BY}` first.", "", f"| configuration | seeds | {RANKED_BY} | test accuracy |",
+              "|---|---|---|---|"]  # fmt: skip
     lines += [
-        f"| {g['config']} | {g['seeds']} | {100 * g['mean']:.2f}% ± {100 * g['std']:.2f} |" for g in groups
+        f"| {g['config']} | {g['seeds']} | {_percent(g[RANKED_BY])} | {_percent(g[M.TEST_ACC])} |"
+        for g in groups
     ]
     return "\n".join(lines) + "\n"
 
@@ -101,25 +140,33 @@ def _short_labels(groups: list[dict[str, Any]]) -> list[str]:
     return [" ".join(f"{k}={p.get(k, '-')}" for k in varying) or "all jobs" for p in parsed]
 
 
-def _plot(groups: list[dict[str, Any]], path: Path) -> None:
+def seed_figure(groups: list[dict[str, Any]]) -> Figure:
+    """A bar per configuration (best 30): mean ± std of val/acc_best over its seeds, best at the top."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
     shown = groups[:30]
+    means = [100 * g[RANKED_BY][0] for g in shown]
+    stds = [100 * g[RANKED_BY][1] for g in shown]
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.4 * max(1, len(shown))))
     labels = [label if len(label) < 70 else label[:67] + "..." for label in _short_labels(shown)]
-    ax.barh(range(len(shown)), [100 * g["mean"] for g in shown], xerr=[100 * g["std"] for g in shown],
-            color="tab:blue", capsize=3)  # fmt: skip
+    ax.barh(range(len(shown)), means, xerr=stds, color="tab:blue", capsize=3)
     ax.set_yticks(range(len(shown)), labels, fontsize=8)
     ax.invert_yaxis()  # best at the top
     if shown:
-        low = min(100 * (g["mean"] - g["std"]) for g in shown)
-        ax.set_xlim(max(0.0, low - 0.5), 100.0)
-    ax.set_xlabel("test accuracy (%), mean ± std over seeds")
-    ax.set_title("Sweep: test accuracy per configuration")
+        ax.set_xlim(max(0.0, min(m - s for m, s in zip(means, stds, strict=True)) - 0.5), 100.0)
+    ax.set_xlabel(f"{RANKED_BY} (%), mean ± std over seeds")
+    ax.set_title(f"Sweep: {RANKED_BY} per configuration")
     fig.tight_layout()
+    return fig
+
+
+def _plot(groups: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = seed_figure(groups)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
@@ -138,13 +185,22 @@ def write_report(sweep_dir: str | Path) -> list[dict[str, Any]]:
     write_bytes_atomic(sweep_dir / "report.csv", table.getvalue().encode())
     write_bytes_atomic(sweep_dir / "report.md", _markdown(jobs, groups, sweep_dir).encode())
     _plot(groups, sweep_dir / "report.png")
-    failed = sum(row["status"] != "ok" for row in jobs)
-    log.info("Sweep report: %s (%d jobs, %d not finished)", sweep_dir / "report.md", len(jobs), failed)
+    diverged = sum(row[M.STATUS] == M.DIVERGED for row in jobs)
+    log.info("Sweep report: %s (%d jobs, %d failed or incomplete, %d diverged)",
+             sweep_dir / "report.md", len(jobs), len(unfinished(jobs)), diverged)  # fmt: skip
     return jobs
 
 
 class SweepReport(Callback):
-    """Hydra callback: writes the sweep report when a multirun ends."""
+    """Hydra callback: writes the sweep report when a multirun ends; exit 1 if a job failed or never ended."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_report(config.hydra.sweep.dir)
+        """Write the report, then make the multirun exit non-zero when a job failed or is incomplete."""
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = write_report(sweep_dir)
+        if bad := unfinished(jobs):
+            log.error("%d of %d jobs failed or did not finish: see %s",
+                      len(bad), len(jobs), sweep_dir / "report.md")  # fmt: skip
+            # After every job ran and the report is written, so that scripts and CI notice. SystemExit,
+            # not an Exception: Hydra turns an Exception from a callback into a warning and exits 0.
+            raise SystemExit(1)
