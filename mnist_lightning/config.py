@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -90,8 +91,12 @@ class ExportConfig:
     task_name: str = "export"
 
 
+def _is_set(value: Any) -> bool:
+    return value not in (None, "")
+
+
 def _pick(value: Any, if_set: Any, otherwise: Any) -> Any:
-    return otherwise if value in (None, "") else if_set
+    return if_set if _is_set(value) else otherwise
 
 
 # Overrides that locate things rather than change the experiment: left out of job folder names.
@@ -119,6 +124,34 @@ def process_rank() -> int:
     return 0
 
 
+def unique_dir(path: str) -> str:
+    """Create the folder `path`, or `path-2`, `path-3`, ... if taken, and return the one created.
+
+    `os.mkdir` either creates the folder or fails, atomically, so two processes racing on the same
+    name (two runs started in the same second) always end up with different folders.
+    """
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return str(candidate)
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+def _unique_run_dir(path: str, existing: str | None = None) -> str:
+    # A resumed run (`existing`, from `resume=`) writes into its own folder. Ranks started by
+    # torchrun or srun (rank > 0) cannot know which folder rank 0 created, so they take the plain
+    # time-stamped path and create nothing; with several ranks, pass one `hydra.run.dir` to all
+    # of them (README, "Many processes"). Our own DDP launcher passes rank 0's folder explicitly.
+    if _is_set(existing):
+        return str(existing)
+    return path if process_rank() > 0 else unique_dir(path)
+
+
 def _on_rank0(value: Any) -> Any:
     return value if process_rank() == 0 else None
 
@@ -136,9 +169,14 @@ def register() -> None:
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     store.store(name=EXPORT_SCHEMA, node=ExportConfig)
     store.store(name=PREDICT_SCHEMA, node=PredictConfig)
-    # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run writes into its own directory.
+    # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run adds .hydra/resumed-<time>/.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
     OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)
+    # ${ml.unique_dir:outputs/...[,${resume}]}: run and sweep folders of their own, created when
+    # resolved. Hydra resolves hydra.sweep.dir again and again (five times in a two-job multirun),
+    # so the value is cached, as Hydra's `now` is, and Hydra copies that cache into each job's
+    # config (joblib and submitit jobs included): every resolution returns the one folder created.
+    OmegaConf.register_new_resolver("ml.unique_dir", _unique_run_dir, replace=True, use_cache=True)
     # Processes started by torchrun or srun: rank 0 alone writes .hydra/ and train.log; the others
     # log to train_rank<N>.log in the same directory.
     OmegaConf.register_new_resolver("ml.on_rank0", _on_rank0, replace=True)

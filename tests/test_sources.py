@@ -1,20 +1,32 @@
-"""The three sources agree image for image; the folder reader, its cache and torchvision offline."""
+"""The three sources agree image for image; the folder reader, its cache and torchvision offline;
+staging, decoding and downloading by two processes at once."""
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
+import http.server
 import logging
 import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, make_tiny_mnist, requires_mnist, write_idx
+from conftest import CONF_DIR, MNIST_DIR, make_tiny_mnist, requires_mnist, write_idx
 from PIL import Image
+from torchvision import datasets
 
-from mnist_lightning.data import FolderDataModule, IdxDataModule, TorchvisionDataModule
+from mnist_lightning.data import Digits, FolderDataModule, IdxDataModule, TorchvisionDataModule
 from mnist_lightning.data.folder import load_folder, read_image_folder, write_image_folder
-from mnist_lightning.data.idx import load_idx_dir
+from mnist_lightning.data.idx import FILE_STEMS, GZIP_MAGIC, find_idx_file, load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision
 from mnist_lightning.errors import DataError
 
@@ -145,3 +157,134 @@ def test_real_mnist_identical_through_all_three_sources(tmp_path: Path) -> None:
         _splits(IdxDataModule, root=str(small), cache_dir=cache),
         _splits(FolderDataModule, root=str(tmp_path / "png"), cache_dir=cache),
     )
+
+
+# Runs in each of two processes: for every round, say "ready", wait for the parent's "go", then
+# prepare and set up `data=<source>` through the real config and DataModule, as a sweep job would.
+RACER = """
+import os, sys, time
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+import mnist_lightning.config, mnist_lightning.data  # imported before the race, not during it
+
+conf_dir, sync, rounds, *overrides = sys.argv[1:]
+sync = Path(sync)
+for r in range(int(rounds)):
+    (sync / f"ready-{r}-{os.getpid()}").touch()
+    while not (sync / f"go-{r}").exists():
+        time.sleep(0.002)
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, f"data.cache_dir={sync / f'cache-{r}'}"])
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    print(r, *(len(split) for split in datamodule.splits.values()), flush=True)
+"""
+
+
+def _race(tmp_path: Path, rounds: int, *overrides: str) -> list[str]:
+    """Two processes prepare the same source into an empty cache at once, `rounds` times; their outputs."""
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    args = [sys.executable, "-c", RACER, str(CONF_DIR), str(sync), str(rounds), *overrides]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    for r in range(rounds):
+        deadline = time.monotonic() + 120
+        while len(list(sync.glob(f"ready-{r}-*"))) < 2 and all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "the racing processes did not get ready"
+            time.sleep(0.005)
+        (sync / f"go-{r}").touch()  # both are waiting: start them together
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    return [out for out, _ in outputs]
+
+
+def _decompressed(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
+
+
+@requires_mnist
+def test_two_processes_stage_torchvision_files_at_once(tmp_path: Path) -> None:
+    rounds = 2  # the old fixed temporary name failed in the first round, every time of 4
+    outputs = _race(tmp_path, rounds, "data=torchvision", f"data.root={MNIST_DIR}", "data.download=false")
+    for out in outputs:
+        assert out.splitlines() == [f"{r} 55000 5000 10000" for r in range(rounds)]
+    sources = {
+        stems[0]: _decompressed(find_idx_file(Path(MNIST_DIR), *key)) for key, stems in FILE_STEMS.items()
+    }
+    for r in range(rounds):
+        staged = [p for p in (tmp_path / "sync" / f"cache-{r}").rglob("*") if p.is_file()]
+        assert sorted(p.name for p in staged) == sorted(sources), staged  # no temporary files left
+        for path in staged:
+            assert path.read_bytes() == sources[path.name], path
+
+
+def test_two_threads_decode_an_image_folder_at_once(tiny_mnist: Path, tmp_path: Path) -> None:
+    # Threads, not processes: the cache is shared through files, as between processes, and this
+    # costs no interpreter start-up. The file name holds the folder's fingerprint and the file is
+    # renamed into place, so concurrent writers need no lock.
+    for split, digits in zip(("train", "test"), load_idx_dir(tiny_mnist), strict=True):
+        write_image_folder(digits, tmp_path / "png" / split)
+    start = threading.Barrier(2)
+
+    def prepare(_: int) -> dict[str, Digits]:
+        module = FolderDataModule(**COMMON, root=str(tmp_path / "png"), cache_dir=str(tmp_path / "cache"))
+        start.wait()
+        module.prepare_data()
+        module.setup("fit")
+        return module.splits
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(prepare, range(2))
+    _assert_same_splits(first, second)
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert sorted(p.suffix for p in cached) == [".pt", ".pt"], cached  # train and test; no temporary files
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging each request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def mnist_mirror(tiny_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """torchvision's MNIST download pointed at the tiny files, served over HTTP on localhost."""
+    handler = functools.partial(QuietHandler, directory=str(tiny_mnist))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
+    resources = [
+        (name, hashlib.md5((tiny_mnist / name).read_bytes()).hexdigest())
+        for name, _ in datasets.MNIST.resources
+    ]
+    monkeypatch.setattr(datasets.MNIST, "resources", resources)
+    yield tiny_mnist
+    server.shutdown()
+    server.server_close()
+
+
+def test_two_downloads_at_once_each_move_complete_files_into_place(
+    mnist_mirror: Path, tmp_path: Path
+) -> None:
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    start = threading.Barrier(2)
+
+    def download(_: int) -> tuple[Digits, Digits]:
+        start.wait()
+        return load_torchvision(root, cache, download=True)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(download, range(2)))
+    expected = load_idx_dir(mnist_mirror)
+    for got, want in zip([*results[0], *results[1]], [*expected, *expected], strict=True):
+        assert torch.equal(got.images, want.images) and torch.equal(got.labels, want.labels)
+    names = {name for name, _ in datasets.MNIST.resources}
+    names |= {name.removesuffix(".gz") for name in names}
+    assert sorted(p.name for p in (root / "MNIST").rglob("*")) == sorted({"raw", *names})  # no temporaries

@@ -15,7 +15,7 @@ from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
 from mnist_lightning.data.folder import load_folder
 from mnist_lightning.data.idx import load_idx_dir
-from mnist_lightning.data.torchvision import load_torchvision, torchvision_dataset
+from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 from mnist_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class DigitDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
+        # Reads what prepare_data() staged; a source that stages files does so here too when
+        # prepare_data() was not called, so setup() (and load()) also work on their own.
         if self.splits:
             return  # already loaded: setup runs once per process, whatever the stage
         train, test = self.load()
@@ -153,12 +155,16 @@ class TorchvisionDataModule(DigitDataModule):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.download = download
 
+    def prepare_data(self) -> None:
+        """Download (if allowed and needed) and stage the files; safe in every process at once."""
+        prepare_torchvision(self.root, self.cache_dir, self.download)
+
     def load(self) -> tuple[Digits, Digits]:
         return load_torchvision(self.root, self.cache_dir, self.download)
 
     def sample_dataset(self, split: str) -> Dataset:
         """The classic path: torchvision's MNIST, one PIL image per sample, then to a tensor."""
-        dataset = torchvision_dataset(self.root, self.cache_dir, train=split != "test")
+        dataset = torchvision_dataset(self.root, self.cache_dir, self.download, train=split != "test")
         return Subset(dataset, self.indices[split].tolist())
 
 

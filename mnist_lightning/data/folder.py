@@ -109,6 +109,9 @@ def read_cached(folder: Path, cache_dir: Path) -> Digits:
         saved = torch.load(cache, weights_only=True)
         return Digits(saved["images"], saved["labels"])
     digits = read_image_folder(folder)
+    # Race-free without a lock: the name holds the folder's fingerprint, and the file is written
+    # under a temporary name and renamed, so processes decoding the same folder at once (sweep jobs,
+    # DDP ranks) each put a complete, identical file in place, and a reader never sees half of one.
     atomic_torch_save({"images": digits.images, "labels": digits.labels}, cache)
     return digits
 
