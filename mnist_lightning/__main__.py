@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,7 @@ from mnist_lightning.cli import precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
+from mnist_lightning.termination import Terminated
 from mnist_lightning.train import train
 
 log = logging.getLogger("mnist_lightning")
@@ -52,9 +54,13 @@ def _objective(results: dict) -> float:
 
 
 def main() -> None:
-    """Check the command line's overrides, then run the Hydra app."""
+    """Check the command line's overrides, then run the Hydra app; a signal ends it with 128 + its number."""
     precheck("config")
-    _main()
+    try:
+        _main()
+    except Terminated as stop:
+        print(f"error: {stop}; the last checkpoint is kept: continue with resume=<run dir>", file=sys.stderr)
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":

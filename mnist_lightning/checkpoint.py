@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.errors import DataError
+from mnist_lightning.module import Classifier, build_classifier
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -23,3 +26,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
         raise DataError(f"ckpt_path={path}: not a checkpoint written by mnist-lightning (no stored config)")
     return ckpt
+
+
+def load_classifier(path: Path) -> tuple[Classifier, DataFacts, DictConfig]:
+    """The checkpoint's model in eval mode on the CPU, the data facts it was trained with, and its config."""
+    ckpt = load_checkpoint(path)
+    stored = OmegaConf.create(ckpt["hyper_parameters"])
+    stored.compile = False  # one pass over a few images or a test split does not pay for compiling
+    facts = DataFacts.from_checkpoint(ckpt)
+    model = build_classifier(stored, facts)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), facts, stored

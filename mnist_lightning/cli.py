@@ -10,6 +10,8 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -58,6 +60,15 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
         needed = " ".join(f"{key}=..." for key in missing)
         print(f"error: {', '.join(missing)} must be given on the command line: add {needed}", file=sys.stderr)
         sys.exit(2)
+
+
+def given_keys(overrides: list[str] | None = None) -> list[str]:
+    """The keys (or groups) the command line set, e.g. ["data", "data.mean"]; [] outside a Hydra app."""
+    if overrides is None:
+        if not HydraConfig.initialized():
+            return []
+        overrides = list(HydraConfig.get().overrides.task)
+    return [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)]
 
 
 def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:

@@ -22,6 +22,10 @@ class ConfigError(UserError):
     """A configuration value that cannot work."""
 
 
+class DistributedError(UserError):
+    """A DDP group that cannot go on: a rank that exited, or a collective that some rank never joined."""
+
+
 class Diverged(UserError):
     """The training loss became NaN or infinite; the run stopped and wrote `status: diverged`."""
 

@@ -1,4 +1,4 @@
-"""`evaluate(cfg) -> dict`: test a checkpoint with the model and data settings stored inside it."""
+"""`evaluate(cfg) -> dict`: test a checkpoint with the model, data settings and normalisation stored in it."""
 
 from __future__ import annotations
 
@@ -9,37 +9,50 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
-from mnist_lightning.checkpoint import load_checkpoint
-from mnist_lightning.cli import run_app
+from mnist_lightning.checkpoint import load_classifier
+from mnist_lightning.cli import given_keys, run_app
+from mnist_lightning.data import DigitDataModule
+from mnist_lightning.data.facts import DataFacts
+from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.reports import model_summary, write_run_report
-from mnist_lightning.train import build_classifier
 from mnist_lightning.trainer import check_accelerator
 
 log = logging.getLogger("mnist_lightning.evaluate")  # not "__main__" under `python -m`
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Rebuild the model and its data from the checkpoint, test it, write metrics.json."""
-    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    ckpt = load_checkpoint(ckpt_path)
-    stored = OmegaConf.create(ckpt["hyper_parameters"])
-    stored.compile = False  # one pass over the test split does not pay for compiling
+def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDataModule:
+    """The data to test on, normalised as the model was trained unless the command line says otherwise."""
     data_cfg = cfg.data if cfg.data else stored.data
     data_cfg.seed = stored.seed  # a folder's held-out test split is the one the run held out
     if cfg.data_root:
         data_cfg.root = cfg.data_root
-    check_accelerator(cfg.accelerator)
-
-    datamodule = instantiate(data_cfg)
+    given = given_keys()
+    for key in ("mean", "std"):  # another source's defaults would shift every input the model sees
+        if f"data.{key}" not in given:
+            data_cfg[key] = getattr(facts, key)
+    datamodule: DigitDataModule = instantiate(data_cfg)
     datamodule.prepare_data()
     datamodule.setup("test")
-    model = build_classifier(stored, datamodule)
-    model.load_state_dict(ckpt["state_dict"])
+    if datamodule.input_shape != facts.input_shape:
+        found, trained = ("x".join(map(str, shape)) for shape in (datamodule.input_shape, facts.input_shape))
+        raise DataError(
+            f"data.root={datamodule.root}: images are {found} but the checkpoint was trained on {trained}; "
+            "test it on data of its own shape"
+        )
+    return datamodule
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Rebuild the model from the checkpoint, test it on its data (or `data=...`), write metrics.json."""
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    model, facts, stored = load_classifier(ckpt_path)
+    check_accelerator(cfg.accelerator)
+    datamodule = _test_data(cfg, stored, facts)
     run_dir = Path(cfg.run_dir)
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
@@ -50,11 +63,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         default_root_dir=run_dir,
     )
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    results: dict[str, Any] = {**M.tested_results(tested), "ckpt_path": str(ckpt_path)}
+    results: dict[str, Any] = {**M.tested_results(tested), M.STATUS: M.OK, "ckpt_path": str(ckpt_path)}
     write_json_atomic(run_dir / "metrics.json", results)
     if cfg.report:
         write_bytes_atomic(
-            run_dir / "report" / "summary.txt", model_summary(model.net, datamodule.input_shape).encode()
+            run_dir / "report" / "summary.txt", model_summary(model.net, facts.input_shape).encode()
         )
         write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])

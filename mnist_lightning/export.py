@@ -17,11 +17,11 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import run_app
 from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import write_atomic
-from mnist_lightning.predict import load_model
 
 log = logging.getLogger("mnist_lightning.export")
 METADATA_FILE = "mnist_lightning.json"  # TorchScript: the metadata travels as this extra file
@@ -74,7 +74,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.format not in WRITERS:
         raise ConfigError(f"format={cfg.format}: unknown export format; use one of {', '.join(WRITERS)}")
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    model, digits = load_model(ckpt_path)
+    model, digits, _ = load_classifier(ckpt_path)
     exported = Exported(model.net, model.loss, digits.mean, digits.std).eval()
     example = torch.zeros((2, *digits.input_shape[1:]), dtype=torch.uint8)  # (B, H, W)
     metadata = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,9 +28,20 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
         raise
 
 
+def strict(data: Any) -> Any:
+    """`data` with every NaN or infinite float made None: JSON has no such numbers, and jq rejects them."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(value) for value in data]
+    return data
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write `data` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    """Write `data` as indented, strict JSON (non-finite numbers as null), atomically."""
+    text = json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(Path(path), lambda f: f.write(text.encode()))
 
 

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from torch import Tensor, nn, optim
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, SumMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from mnist_lightning import metrics as M
-from mnist_lightning.errors import ConfigError
+from mnist_lightning.continuation import RESUME_KEY, restore, resume_state
+from mnist_lightning.data.facts import FACTS_KEY, DataFacts
+from mnist_lightning.optimization import build_optimizer, build_scheduler
 
 SPLITS = ("train", "val", "test")
-SHAPE_KEY = "data_shape"  # checkpoint entry: {"input_shape": [C, H, W], "num_classes": K}
-# Scheduler arguments that mean "until the end of training"; left null in YAML, filled in here.
-HORIZON_KEYS = ("total_steps", "T_max")
-# Step-based horizons are at least this long: OneCycleLR divides by zero on very short cycles, so a
-# smoke run (a few batches) leaves its schedule unfinished instead of crashing.
-MIN_STEP_HORIZON = 100
-# Keys in conf/scheduler/*.yaml that are for Lightning, not for the torch scheduler itself.
-LIGHTNING_KEYS = ("interval", "frequency", "monitor", "warmup")
+
+# Every value we log is already the same on every rank (torchmetrics gathered it, or it is the
+# learning rate), so it is logged with sync_dist=False. With sync_dist=True Lightning reduces it
+# lazily, whenever something first reads it: the progress bar does on rank 0 alone at the end of
+# an epoch, while the other ranks are gathering metrics, and the collectives never meet (a hang).
+warnings.filterwarnings(
+    "ignore", message=r"It is recommended to use `self.log\('(train|val|test)/", category=PossibleUserWarning
+)
 
 
 class Classifier(L.LightningModule):
@@ -35,14 +41,12 @@ class Classifier(L.LightningModule):
         loss: nn.Module,
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None,
-        num_classes: int,
+        facts: DataFacts,
         config: dict[str, Any] | None = None,
         channels_last: bool = False,
-        input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
-        # Saved with each checkpoint, so predict and export rebuild the network without the data.
-        self.shape = {"input_shape": list(input_shape or ()), "num_classes": num_classes}
+        self.facts = facts  # saved with each checkpoint: evaluate, predict and export read it there
         self.net, self.loss = net, loss
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -55,13 +59,18 @@ class Classifier(L.LightningModule):
             # Updated every step as plain tensor ops, read once per epoch: no per-step host sync
             # (validate_args and nan checks would each cost one), and torchmetrics syncs them under DDP.
             setattr(self, f"{split}_loss", MeanMetric(nan_strategy="disable"))
-            setattr(
-                self, f"{split}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-            )
+            acc = MulticlassAccuracy(facts.num_classes, average="micro", validate_args=False)
+            setattr(self, f"{split}_acc", acc)
         self.test_samples = SumMetric()  # synced across DDP ranks like the others
+        # The test pass's own counts and predictions: the run report draws them, so it always agrees
+        # with metrics.json (same batches, precision and weights).
+        self.test_confusion = MulticlassConfusionMatrix(facts.num_classes, validate_args=False)
+        self.test_predictions: list[tuple[Tensor, Tensor]] = []  # this rank's (pred, confidence) per batch
+        self.tested_confusion: Tensor | None = None  # (K, K) true x predicted, after a test pass
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in the checkpoint, so a resumed run remembers its best
         self.show_step_loss = False
+        self.fit_seconds = 0.0  # wall time of trainer.fit, set by train()
         self.versions: dict[str, str | None] = {}  # package versions and git commit, set by train()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -71,22 +80,20 @@ class Classifier(L.LightningModule):
         """Class probabilities (B, K) for normalised images (B, C, H, W)."""
         return self.loss.probs(self(x))
 
-    def _step(self, batch: tuple[Tensor, Tensor], split: str) -> Tensor:
+    def _step(self, batch: tuple[Tensor, Tensor], split: str) -> tuple[Tensor, Tensor]:
         x, y = batch
         out = self(x)  # (B, K)
         loss = self.loss(out, y)
         getattr(self, f"{split}_loss").update(loss.detach(), len(y))
         getattr(self, f"{split}_acc").update(out.detach(), y)
-        return loss
+        return loss, out.detach()
 
     def _log_epoch(self, split: str) -> None:
         """Log `<split>/loss` and `<split>/acc` for the epoch, then start afresh."""
         for name in ("loss", "acc"):
             metric = getattr(self, f"{split}_{name}")
-            # compute() has already gathered every rank; sync_dist only quiets Lightning's DDP warning.
-            self.log(
-                f"{split}/{name}", metric.compute(), prog_bar=split == "val" and name == "acc", sync_dist=True
-            )
+            # compute() gathers every rank (torchmetrics); the value is then the same everywhere.
+            self.log(f"{split}/{name}", metric.compute(), prog_bar=split == "val" and name == "acc")
             metric.reset()
 
     def on_train_start(self) -> None:
@@ -94,7 +101,7 @@ class Classifier(L.LightningModule):
         self.show_step_loss = self.trainer.progress_bar_callback is not None
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self._step(batch, "train")
+        loss, _ = self._step(batch, "train")
         if self.show_step_loss:
             self.log("loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         return loss
@@ -103,12 +110,18 @@ class Classifier(L.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
+        _, out = self._step(batch, "test")
         self.test_samples.update(len(batch[1]))
+        self.test_confusion.update(out, batch[1])
+        confidence, pred = self.loss.probs(out.float()).max(dim=1)  # (B,), (B,)
+        self.test_predictions.append((pred, confidence))
+
+    def on_test_epoch_start(self) -> None:
+        self.test_predictions = []
 
     def on_train_epoch_start(self) -> None:
-        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-        self.log(M.LR, lr, on_step=False, on_epoch=True, sync_dist=True)
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]  # the same on every rank
+        self.log(M.LR, lr, on_step=False, on_epoch=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -120,47 +133,45 @@ class Classifier(L.LightningModule):
             return
         self.val_acc_best.update(self.val_acc.compute())
         self._log_epoch("val")
-        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-        self.log(M.TEST_SAMPLES, self.test_samples.compute(), sync_dist=True)
+        self.log(M.TEST_SAMPLES, self.test_samples.compute())
         self.test_samples.reset()
+        self.tested_confusion = self.test_confusion.compute().cpu()  # (K, K), every rank's images
+        self.test_confusion.reset()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["versions"] = dict(self.versions)
-        checkpoint[SHAPE_KEY] = dict(self.shape)
+        checkpoint[FACTS_KEY] = self.facts.to_dict()
+        checkpoint[RESUME_KEY] = resume_state(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING:
+            restore(self, checkpoint.get(RESUME_KEY) or {})
 
     def configure_optimizers(self) -> Any:
-        try:
-            optimizer: optim.Optimizer = instantiate(self.optimizer_cfg)(self.parameters())
-        except ValueError as err:  # torch's own range checks, e.g. "Invalid learning rate: -0.1"
-            raise ConfigError(f"optimizer: {err}; fix the value in optimizer.*") from None
+        optimizer = build_optimizer(self.optimizer_cfg, self.parameters())
         if not self.scheduler_cfg:
             return optimizer
-        kwargs = {k: v for k, v in self.scheduler_cfg.items() if k not in LIGHTNING_KEYS}
-        interval = self.scheduler_cfg.get("interval", "epoch")
-        warmup = int(self.scheduler_cfg.get("warmup", 0))
-        horizons = {
-            "step": max(int(self.trainer.estimated_stepping_batches), MIN_STEP_HORIZON),
-            "epoch": self.trainer.max_epochs,
-        }
-        if interval not in horizons:
-            raise ConfigError(f"scheduler.interval={interval!r}: use 'epoch' or 'step'")
-        for key in HORIZON_KEYS:
-            if key in kwargs and kwargs[key] is None:
-                kwargs[key] = max(1, int(horizons[interval]) - warmup)
-        scheduler = instantiate(kwargs)(optimizer)
-        if warmup > 0:
-            # Linear warm-up over `warmup` intervals, then hand over to the configured schedule.
-            ramp = optim.lr_scheduler.LinearLR(optimizer, 1.0 / (warmup + 1), total_iters=warmup)
-            scheduler = optim.lr_scheduler.SequentialLR(optimizer, [ramp, scheduler], [warmup])
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": interval,
-                "frequency": int(self.scheduler_cfg.get("frequency", 1)),
-                "monitor": self.scheduler_cfg.get("monitor", M.VAL_LOSS),
-            },
+            "lr_scheduler": build_scheduler(self.scheduler_cfg, optimizer, self.trainer),
         }
+
+
+def build_classifier(cfg: DictConfig, facts: DataFacts) -> Classifier:
+    """The model config's network and loss, sized by the data's facts, wrapped in a Classifier."""
+    net = instantiate(cfg.model.net, in_shape=facts.input_shape, num_classes=facts.num_classes)
+    if cfg.compile:
+        net.compile()  # in place: state-dict keys stay those of the plain module
+    return Classifier(
+        net=net,
+        loss=instantiate(cfg.model.loss),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),  # type: ignore[arg-type]
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,  # type: ignore[arg-type]
+        facts=facts,
+        config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+        channels_last=cfg.channels_last,
+    )

@@ -6,41 +6,26 @@ import csv
 import glob
 import io
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from PIL import Image
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
-from mnist_lightning.checkpoint import load_checkpoint
+from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import run_app
-from mnist_lightning.data import NUM_CLASSES
-from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic
-from mnist_lightning.module import SHAPE_KEY, Classifier
-from mnist_lightning.preprocess import SIZE, to_mnist
+from mnist_lightning.preprocess import to_mnist
 from mnist_lightning.reports.figures import png_bytes, probability_figure
-from mnist_lightning.train import build_classifier
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
-
-
-@dataclass
-class DataShape:
-    """What build_classifier reads from a datamodule (input shape, class count), plus the normalisation."""
-
-    mean: float
-    std: float
-    input_shape: tuple[int, int, int] = (1, SIZE, SIZE)
-    num_classes: int = NUM_CLASSES
 
 
 def find_images(inputs: str) -> list[Path]:
@@ -59,23 +44,6 @@ def find_images(inputs: str) -> list[Path]:
             "a folder of images, or a quoted glob such as 'digits/*.png'"
         )
     return images
-
-
-def load_model(ckpt_path: Path) -> tuple[Classifier, DataShape]:
-    """The checkpoint's network in eval mode on the CPU, its data shape and its normalisation."""
-    ckpt = load_checkpoint(ckpt_path)
-    stored = OmegaConf.create(ckpt["hyper_parameters"])
-    stored.compile = False  # a handful of images does not pay for compiling
-    shape = ckpt.get(SHAPE_KEY) or {}  # absent in checkpoints from before it was saved: MNIST's
-    digits = DataShape(
-        mean=float(stored.data.mean),
-        std=float(stored.data.std),
-        input_shape=tuple(shape.get("input_shape") or (1, SIZE, SIZE)),  # type: ignore[arg-type]
-        num_classes=int(shape.get("num_classes") or NUM_CLASSES),
-    )
-    model = build_classifier(stored, digits)  # type: ignore[arg-type]
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), digits
 
 
 def _read(path: Path) -> np.ndarray:
@@ -103,7 +71,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify every image in `cfg.inputs`; print a table, write the CSV (and plots); return the rows."""
     files = find_images(str(cfg.inputs))
-    model, digits = load_model(Path(cfg.ckpt_path).expanduser().resolve())
+    model, facts, _ = load_classifier(Path(cfg.ckpt_path).expanduser().resolve())
     readable: list[tuple[Path, np.ndarray]] = []
     unreadable: list[str] = []
     for path in files:
@@ -119,7 +87,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         images = torch.from_numpy(pixels)
         batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]
         # The same normalisation as training, with the mean and std the checkpoint was trained with.
-        probs = torch.cat([model.probs(normalize(b, digits.mean, digits.std)) for b in batches])
+        probs = torch.cat([model.probs(facts.normalize(b)) for b in batches])
     rows = []
     for (path, _), p in zip(readable, probs.tolist(), strict=True):
         digit = int(np.argmax(p))

@@ -9,13 +9,14 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
+from mnist_lightning.callbacks import EMA, DivergenceGuard, LastCheckpoint, OwnSignals
+from mnist_lightning.distributed import DDP, needs_our_launcher
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import atomic_torch_save
 
@@ -30,39 +31,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
         atomic_torch_save(checkpoint, path)
-
-
-class LastCheckpoint(Callback):
-    """Writes `last.ckpt` after every epoch and every `every` optimizer steps (0: epochs only).
-
-    One writer for last.ckpt: ModelCheckpoint's own save_last would version a second copy
-    (last-v1.ckpt) next to ours.
-    """
-
-    def __init__(self, path: Path, every: int) -> None:
-        self.path, self.every = path, every
-
-    def _save(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume from
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if self.every > 0 and trainer.global_step % self.every == 0:
-            self._save(trainer)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        self._save(trainer)
-
-
-class EMA(EMAWeightAveraging):
-    """Lightning's EMA of the weights; testing a checkpoint tests the averaged weights it holds.
-
-    The parent restores the raw (non-averaged) weights whenever a checkpoint is loaded, which is
-    right for resuming a fit but would make `trainer.test(ckpt_path=...)` test the raw weights.
-    """
-
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: Any) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:
-            super().on_load_checkpoint(trainer, pl_module, checkpoint)
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -86,21 +54,33 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         mode="max",
         auto_insert_metric_name=False,
     )
-    last = LastCheckpoint(run_dir / "checkpoints" / f"{LAST}.ckpt", cfg.last_checkpoint_every)
-    callbacks: list[Callback] = [checkpoint, last]
+    last_path = run_dir / "checkpoints" / f"{LAST}.ckpt"
+    guard = DivergenceGuard(cfg.progress_refresh, last_path)
+    # The guard comes before last.ckpt's writer, so a broken step is never saved over a good one.
+    callbacks: list[Callback] = [
+        OwnSignals(),
+        guard,
+        LastCheckpoint(last_path, cfg.last_checkpoint_every, guard),
+        checkpoint,
+    ]
     if cfg.ema:
         # Validation, the best checkpoint and the test all see the averaged weights (BN statistics
         # included); last.ckpt also keeps the raw weights, so a resumed run continues exactly.
         callbacks.append(EMA(decay=cfg.ema))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(refresh_rate=cfg.progress_refresh))
-    try:
-        return instantiate(
-            cfg.trainer,
-            logger=logger,
-            callbacks=callbacks,
-            default_root_dir=run_dir,
-            plugins=[AtomicCheckpointIO()],
+    trainer = _instantiate(cfg, logger=logger, callbacks=callbacks, default_root_dir=run_dir)
+    if needs_our_launcher(trainer):
+        # Lightning chose DDP by itself (several devices, no trainer=ddp): its launcher would rerun the
+        # whole command line, so use ours, exactly as trainer=ddp does.
+        trainer = _instantiate(
+            cfg, logger=logger, callbacks=callbacks, default_root_dir=run_dir, strategy=DDP()
         )
+    return trainer
+
+
+def _instantiate(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
+    try:
+        return instantiate(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
     except MisconfigurationException as err:
         raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None

@@ -35,6 +35,27 @@ def test_each_epoch_sees_every_sample_once_in_its_own_seeded_order() -> None:
     assert first == again and first != second and sorted(second) == list(range(103))
 
 
+def test_a_restored_state_continues_its_epoch_where_it_stopped() -> None:
+    epoch = [1]
+    batches = TensorBatches(_digits(103), 10, shuffle=True, seed=5, epoch=lambda: epoch[0])
+    whole = [[int(v) for v in images[:, 0, 0]] for images, _ in batches]
+    started = iter(batches)
+    seen = [next(started) for _ in range(4)]  # a checkpoint is written after the 4th batch
+    state = batches.state_dict()
+    assert state == {"seed": 5, "epoch": 1, "position": 4} and len(seen) == 4
+
+    resumed = TensorBatches(_digits(103), 10, shuffle=True, seed=5, epoch=lambda: epoch[0])
+    resumed.load_state_dict(state)
+    rest = [[int(v) for v in images[:, 0, 0]] for images, _ in resumed]
+    assert rest == whole[4:]  # not the epoch's first batches again
+    assert resumed.state_dict()["position"] == 0  # a finished pass leaves nothing to continue
+    assert _seen(resumed) == _seen(batches)  # and the next pass is whole
+
+    stale = TensorBatches(_digits(103), 10, shuffle=True, seed=5, epoch=lambda: epoch[0])
+    stale.load_state_dict({"seed": 5, "epoch": 0, "position": 4})  # saved in an epoch that is over
+    assert len(_seen(stale)) == 103
+
+
 def test_ddp_training_shards_are_equal_and_disjoint() -> None:
     shards = [_seen(TensorBatches(_digits(103), 8, True, seed=1, rank=r, world_size=2)) for r in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 51  # one sample left over, so both ranks step together

@@ -1,13 +1,17 @@
-"""DDP with two CPU processes (gloo): one run directory, one metrics.json, each test image exactly once,
-the same result as one process with the same global batch, DDP multiruns, and torchrun "multi-node"."""
+"""DDP with two CPU processes (gloo), run as a user would (progress bar, logger, checkpoints, report):
+one run directory, one metrics.json, each test image exactly once, the same result as one process with
+the same global batch, `trainer.devices=2` alone, DDP multiruns with a failing job, torchrun
+"multi-node", and a hung group that times out or is stopped by SIGTERM."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,18 +21,56 @@ from mnist_lightning import metrics as M
 
 N_TEST = 61  # odd: two ranks get 31 and 30 images, so padding or dropping would show in the count
 # Tiny, quick and deterministic: the MLP has no dropout or batch norm, so two ranks of 20 images
-# compute exactly what one process computes on the same 40 images.
-TINY = ["data=idx", "data.val_size=40", "model=mlp", "trainer.max_epochs=2", "report=false",
-        "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "threads=1"]  # fmt: skip
+# compute exactly what one process computes on the same 40 images. Everything else is the default:
+# the progress bar, the logger, the checkpoints and the report are on, as for a user.
+TINY = ["data=idx", "data.val_size=40", "model=mlp", "trainer.max_epochs=2", "trainer.accelerator=cpu",
+        "threads=1"]  # fmt: skip
+ENV = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
 
 
-def _run(args: list[str], cwd: Path, module: str = "mnist_lightning") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+def _run(
+    args: list[str], cwd: Path, module: str = "mnist_lightning", status: int = 0
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", module, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == status, proc.stderr[-3000:]
     return proc
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _hang_a_rank(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
+    """Start a long DDP run; once it trains, freeze rank 1 (SIGSTOP): rank 0 then waits in a collective."""
+    run_dir = cwd / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_lightning", *args, f"hydra.run.dir={run_dir}"],
+        cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    (child,) = _children(proc.pid)
+    os.kill(child, signal.SIGSTOP)
+    return proc, child
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie
+    except OSError:
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +108,65 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
     assert ddp[M.TEST_LOSS] == pytest.approx(single[M.TEST_LOSS], rel=5e-3)  # only summation order differs
 
 
-def test_ddp_multirun_runs_and_tests_both_jobs(tiny: Path, tmp_path: Path) -> None:
-    _run(
-        ["-m", "trainer=ddp", f"data.root={tiny}", *TINY, "trainer.max_epochs=1", "optimizer=sgd,adam"],
-        tmp_path,
+def test_two_devices_without_trainer_ddp_run_as_trainer_ddp(
+    ddp_run: Path, tiny: Path, tmp_path: Path
+) -> None:
+    # Lightning picks DDP by itself here; the run must neither hang nor rerun a sweep per rank.
+    _run([f"hydra.run.dir={tmp_path / 'run'}", "trainer.devices=2", f"data.root={tiny}", "data.batch_size=20",
+          *TINY], tmp_path)  # fmt: skip
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics[M.TEST_SAMPLES] == N_TEST and (tmp_path / "run" / "train_rank1.log").is_file()
+    assert metrics[M.TEST_LOSS] == pytest.approx(
+        json.loads((ddp_run / "metrics.json").read_text())[M.TEST_LOSS]
     )
+
+
+def test_a_failed_ddp_job_stops_its_ranks_and_the_next_job_runs(tiny: Path, tmp_path: Path) -> None:
+    # Job 0 alone gets a negative learning rate: every rank raises once the group has formed.
+    proc = _run(
+        ["-m", "trainer=ddp", f"data.root={tiny}", *TINY, "trainer.max_epochs=1", "optimizer.lr=-1,0.01"],
+        tmp_path, status=1,  # the sweep reports, then says that a job failed
+    )  # fmt: skip
     (sweep,) = (tmp_path / "outputs" / "train" / "multirun").glob("*/*")  # no stray sweep of a rank's own
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert [p.name[:2] for p in jobs] == ["0_", "1_"]
-    for job in jobs:
-        assert json.loads((job / "metrics.json").read_text())[M.TEST_SAMPLES] == N_TEST
-        assert (job / "train_rank1.log").is_file()
+    failed, finished = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert "Invalid learning rate: -1" in json.loads((failed / "failed.json").read_text())["error"]
+    metrics = json.loads((finished / "metrics.json").read_text())
+    assert metrics[M.TEST_SAMPLES] == N_TEST and metrics[M.STATUS] == M.OK
+    assert (finished / "train_rank1.log").is_file() and (sweep / "report.md").is_file()
+    assert "1 of 2 jobs failed" in proc.stderr + proc.stdout
+
+
+def test_a_collective_that_a_rank_never_joins_times_out_naming_the_ranks(tiny: Path, tmp_path: Path) -> None:
+    args = ["trainer=ddp", "trainer.strategy.timeout_s=3", f"data.root={tiny}", *TINY,
+            "trainer.max_epochs=500", "last_checkpoint_every=5"]  # fmt: skip
+    proc, child = _hang_a_rank(args, tmp_path)
+    start = time.time()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and time.time() - start < 30
+    assert stderr.strip().splitlines()[-1] == (
+        "error: rank 0 of 2 waited 3 s (trainer.strategy.timeout_s) in a collective that rank(s) 1 never "
+        "joined; see train_rank<N>.log beside train.log for where they stopped"
+    )
+    assert _gone(child)  # the frozen rank was killed, not left behind
+
+
+def test_sigterm_ends_a_hung_ddp_group_within_seconds(tiny: Path, tmp_path: Path) -> None:
+    args = ["trainer=ddp", f"data.root={tiny}", *TINY, "trainer.max_epochs=500", "last_checkpoint_every=5"]
+    proc, child = _hang_a_rank(args, tmp_path)
+    time.sleep(1)  # rank 0 is now blocked in a collective: Python runs no signal handler there
+    start = time.time()
+    proc.send_signal(signal.SIGTERM)  # what `timeout`, SLURM and `kill` send
+    try:
+        proc.communicate(timeout=20)
+    finally:  # today's code ignored SIGTERM here: never leave the group behind
+        for pid in (proc.pid, child):
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM and time.time() - start < 10
+    deadline = time.time() + 5
+    while not _gone(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
 
 
 def test_torchrun_two_nodes_on_localhost_match_ddp(ddp_run: Path, tiny: Path, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import torch
 from conftest import CONF_DIR
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 from mnist_lightning import metrics as M
 from mnist_lightning.data.folder import write_image_folder
@@ -23,10 +24,12 @@ from mnist_lightning.evaluate import evaluate
 from mnist_lightning.train import train
 
 
-def _evaluate_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
+def _evaluate_cfg(tmp_path: Path, *overrides: str, return_hydra: bool = False) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(
-            "evaluate", overrides=[f"run_dir={tmp_path / 'eval'}", "accelerator=cpu", *overrides]
+            "evaluate",
+            overrides=[f"run_dir={tmp_path / 'eval'}", "accelerator=cpu", *overrides],
+            return_hydra_config=return_hydra,
         )
 
 
@@ -59,6 +62,32 @@ def test_same_model_on_another_source_gives_the_same_result(
         f"data.cache_dir={tmp_path / 'cache'}", "data.val_size=40",
     )  # fmt: skip
     assert evaluate(cfg)[M.TEST_ACC] == recorded[M.TEST_ACC]
+
+
+def test_another_source_is_normalised_as_the_model_was_trained(
+    compose: Callable[..., DictConfig], tiny_mnist: Path, tmp_path: Path
+) -> None:
+    cfg = compose("data=idx", f"data.root={tiny_mnist}", "data.val_size=40", "data.mean=0.5", "data.std=0.25")
+    recorded = train(cfg)
+    ckpt = Path(cfg.run_dir) / "checkpoints" / "best.ckpt"
+    # data=torchvision brings its own default mean and std (MNIST's); the checkpoint's must win.
+    other = [
+        "data=torchvision",
+        f"data.root={tiny_mnist}",
+        f"data.cache_dir={tmp_path / 'c'}",
+        "data.val_size=40",
+    ]
+    results = evaluate(_evaluate_cfg(tmp_path, f"ckpt_path={ckpt}", *other))
+    assert results[M.TEST_LOSS] == pytest.approx(recorded[M.TEST_LOSS], rel=1e-5)
+    # ... unless the command line sets them: then they are the user's
+    explicit = _evaluate_cfg(tmp_path, f"ckpt_path={ckpt}", *other, "data.mean=0.1307", return_hydra=True)
+    HydraConfig.instance().set_config(explicit)
+    try:
+        with open_dict(explicit):
+            del explicit["hydra"]
+        assert evaluate(explicit)[M.TEST_LOSS] != pytest.approx(recorded[M.TEST_LOSS], rel=1e-3)
+    finally:
+        HydraConfig.instance().cfg = None
 
 
 def test_missing_and_foreign_files_are_clear_errors(tmp_path: Path) -> None:

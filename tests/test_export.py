@@ -16,10 +16,10 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
+from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.data.digits import normalize
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.export import METADATA_FILE, export
-from mnist_lightning.predict import load_model
 from mnist_lightning.train import train
 
 
@@ -42,7 +42,7 @@ def trained(compose: Callable[..., DictConfig], tiny_mnist: Path) -> Callable[[s
 
 def _reference(ckpt: Path, images: torch.Tensor) -> np.ndarray:
     """The PyTorch model's probabilities, normalised as in training."""
-    model, shape = load_model(ckpt)
+    model, shape, _ = load_classifier(ckpt)
     with torch.no_grad():
         return model.probs(normalize(images, shape.mean, shape.std)).numpy()
 

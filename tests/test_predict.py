@@ -17,9 +17,10 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
+from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.errors import DataError
-from mnist_lightning.predict import load_model, predict
+from mnist_lightning.predict import predict
 from mnist_lightning.preprocess import to_mnist
 from mnist_lightning.train import train
 
@@ -71,7 +72,7 @@ def _as_users_have_them(image: np.ndarray, i: int) -> Image.Image:
 
 def _direct_probs(ckpt: Path, images: np.ndarray) -> torch.Tensor:
     """The model on MNIST tensors themselves, normalised as in training."""
-    model, stats = load_model(ckpt)
+    model, stats, _ = load_classifier(ckpt)
     x = (torch.from_numpy(images).float().unsqueeze(1) / 255.0 - stats.mean) / stats.std
     with torch.no_grad():
         return model.probs(x)

@@ -21,6 +21,7 @@ from PIL import Image
 from mnist_lightning import metrics as M
 from mnist_lightning.data.folder import read_image_folder
 from mnist_lightning.errors import ConfigError, DataError, user_error_in
+from mnist_lightning.resume import resumed_config
 from mnist_lightning.train import train
 
 PLAIN = (torch.Tensor, int, float, str, bool, type(None))
@@ -42,16 +43,28 @@ def _assert_plain(obj: object, where: str = "checkpoint") -> None:
         assert isinstance(obj, PLAIN), f"{where} holds a {type(obj).__name__}"
 
 
-def test_sigkilled_run_resumes_into_the_same_directory(tmp_path: Path) -> None:
-    root = make_tiny_mnist(tmp_path / "tiny", n_train=4000, n_test=200)
-    run = tmp_path / "run"
+def _exact(metrics: dict) -> dict:
+    return {key: metrics[key] for key in (M.TEST_LOSS, M.TEST_ACC, M.VAL_ACC_BEST, M.EPOCHS, M.STATUS)}
+
+
+def test_a_sigkilled_run_resumed_mid_epoch_ends_exactly_as_if_never_stopped(
+    compose: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    root = make_tiny_mnist(tmp_path / "tiny", n_train=2000, n_test=200)
+    # Dropout and augmentation draw random numbers: the checkpoint must bring back the RNG too.
     args = [
-        *_tiny(root, "data.val_size=200", "data.batch_size=16"),
-        "trainer.max_epochs=3", "last_checkpoint_every=20", "threads=1", "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false", f"hydra.run.dir={run}", f"data.cache_dir={tmp_path}/c",
+        *_tiny(root, "data.val_size=200", "data.batch_size=16"), "data/augment=affine",
+        "trainer.max_epochs=2", "last_checkpoint_every=20", "threads=1", "trainer.accelerator=cpu",
+        "trainer.deterministic=true", "trainer.enable_progress_bar=false", "report=false",
     ]  # fmt: skip
+    whole = train(compose(*args, fast=False))  # the same run, never stopped
+
+    run = tmp_path / "killed"
     cli = [sys.executable, "-m", "mnist_lightning"]
-    proc = subprocess.Popen([*cli, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    where = [f"hydra.run.dir={run}", f"data.cache_dir={tmp_path}/c"]
+    proc = subprocess.Popen(
+        [*cli, *args, *where], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not last.exists() and time.time() < deadline:
@@ -59,20 +72,41 @@ def test_sigkilled_run_resumes_into_the_same_directory(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)  # mid-epoch: the first step checkpoint has just been written
     proc.wait()
     killed = torch.load(last, weights_only=True)
-    steps_per_epoch = -(-3800 // 16)
-    assert 0 < killed["global_step"] < 3 * steps_per_epoch and not (run / "metrics.json").exists()
+    steps_per_epoch = -(-1800 // 16)
+    assert 0 < killed["global_step"] < steps_per_epoch and not (run / "metrics.json").exists()
 
     done = subprocess.run([*cli, f"resume={run}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     final = torch.load(last, weights_only=True)
-    assert final["global_step"] == 3 * steps_per_epoch and final["epoch"] == 2
+    assert final["global_step"] == 2 * steps_per_epoch and final["epoch"] == 1
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics[M.EPOCHS] == 3
+    assert _exact(metrics) == _exact(whole)  # the same numbers: no batch replayed, none skipped
     assert metrics[M.VAL_ACC_BEST] == pytest.approx(float(final["state_dict"]["val_acc_best.max_value"]))
     assert sorted(p.name for p in (run / "tensorboard").iterdir() if p.is_dir()) == []  # no version_N
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 2  # one TB run, appended
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert (run / ".hydra" / "config.yaml").is_file() and list((run / ".hydra").glob("resumed-*"))
+
+
+def test_resume_keeps_the_runs_config_and_refuses_what_would_change_it(
+    compose: Callable[..., DictConfig], tiny_mnist: Path, tmp_path: Path
+) -> None:
+    first = compose(*_tiny(tiny_mnist), "optimizer.lr=0.002")
+    train(first)
+    resume = compose(f"resume={first.run_dir}", "threads=1", f"data.root={tmp_path / 'moved'}")
+    kept = resumed_config(resume, keys=["resume", "threads", "data.root", "hydra.run.dir"])
+    assert kept.optimizer.lr == 0.002 and kept.data.val_size == 40  # the run's own config ...
+    assert kept.threads == 1 and kept.data.root == str(tmp_path / "moved")  # ... where it runs may change
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnist_lightning", f"resume={first.run_dir}", "optimizer.lr=0.5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: resume={first.run_dir}: optimizer.lr cannot change when a run is resumed")
+    ), proc.stderr
 
 
 def test_every_checkpoint_is_plain_data_with_versions(

@@ -6,10 +6,12 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from omegaconf import DictConfig
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mnist_lightning import metrics as M
 from mnist_lightning.train import train
 
 FIGURES = ("confusion_matrix", "curves", "predictions", "mistakes")
@@ -34,6 +36,19 @@ def test_report_after_training(compose: Callable[..., DictConfig], tiny_mnist: P
     events = EventAccumulator(str(Path(cfg.run_dir) / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     assert {f"report/{name}" for name in FIGURES} <= set(events.Tags()["images"])
+
+
+def test_report_counts_are_the_test_pass_counts(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
+    # Two test batches of 16 of the 60 images, in bf16: the report must count exactly what was tested.
+    cfg = compose(
+        "data=idx", f"data.root={tiny_mnist}", "data.val_size=40", "data.eval_batch_size=16",
+        "trainer.limit_test_batches=2", "trainer.precision=bf16-mixed", "report=true",
+    )  # fmt: skip
+    results = train(cfg)
+    rows = list(csv.DictReader((Path(cfg.run_dir) / "report" / "per_class.csv").open()))
+    support, correct = (sum(int(r[key]) for r in rows) for key in ("support", "correct"))
+    assert support == results[M.TEST_SAMPLES] == 32
+    assert correct / support == pytest.approx(results[M.TEST_ACC], abs=1e-6)
 
 
 def test_mlp_report_has_no_feature_maps_and_report_false_writes_none(

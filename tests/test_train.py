@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,10 +16,12 @@ import torch
 from conftest import FAST, MNIST_DIR, group_options, requires_mnist
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_hparams import hparams_session
 
 from mnist_lightning import metrics as M
 from mnist_lightning.data.folder import write_image_folder
 from mnist_lightning.data.idx import load_idx_dir
+from mnist_lightning.errors import Diverged
 from mnist_lightning.train import train
 
 
@@ -112,6 +115,44 @@ def test_no_validation_writes_strict_json(compose: Callable[..., DictConfig], ti
     text = (Path(cfg.run_dir) / "metrics.json").read_text()
     metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))  # no -Infinity
     assert metrics[M.VAL_ACC_BEST] is None and metrics[M.TEST_SAMPLES] == 60
+
+
+def test_a_diverging_run_stops_at_once_keeps_its_last_good_checkpoint_and_says_so(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    # SGD at lr 1e12: the first step is finite, the second one's loss is not.
+    cfg = compose(*_tiny(tiny_mnist), "optimizer=sgd", "optimizer.lr=1e12", "scheduler=none",
+                  "trainer.max_epochs=5", "trainer.limit_train_batches=null",
+                  "last_checkpoint_every=1")  # fmt: skip
+    with pytest.raises(Diverged) as stopped:
+        train(cfg)
+    step = re.search(r"training diverged at step (\d+) \(epoch 0, lr 1e\+12\)", str(stopped.value))
+    assert step, str(stopped.value)
+    run = Path(cfg.run_dir)
+    text = (run / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))  # no NaN
+    assert metrics[M.STATUS] == M.DIVERGED and metrics[M.TEST_LOSS] is None and metrics[M.TEST_ACC] is None
+    assert metrics[M.EPOCHS] == 0  # stopped at once, not after five epochs of NaN
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == int(step[1]) - 1  # the last good step
+    weights = {key: value for key, value in last["state_dict"].items() if key.startswith("net.")}
+    assert weights and all(torch.isfinite(value).all() for value in weights.values())
+
+
+def test_a_run_with_only_max_steps_trains_its_whole_schedule(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    # 200 training images in batches of 32: 7 steps an epoch, so 20 steps end in the third epoch.
+    for no_epoch_limit in ("-1", "null"):
+        cfg = compose(*_tiny(tiny_mnist), f"trainer.max_epochs={no_epoch_limit}", "trainer.max_steps=20",
+                      "trainer.limit_train_batches=null", "scheduler=cosine",
+                      "scheduler.interval=epoch")  # fmt: skip
+        results = train(cfg)
+        last = torch.load(Path(cfg.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+        assert last["global_step"] == 20 and results[M.STATUS] == M.OK
+        assert last["lr_schedulers"][0]["T_max"] == 3  # the cosine spans the three epochs those steps take
+        hparams, _ = hparams_session(Path(cfg.run_dir))
+        assert hparams["max_steps"] == 20 and hparams["epochs"] == -1
 
 
 def test_classic_dataloader_path(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
+from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.data.folder import load_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
@@ -56,6 +58,8 @@ class DigitDataModule(L.LightningDataModule):
         self.augment = augment
         self.splits: dict[str, Digits] = {}
         self.indices: dict[str, Tensor] = {}  # each split's positions in the source's own split
+        self.train_batches: TensorBatches | None = None  # the training loader in use, for its position
+        self.resume_batches: dict[str, Any] | None = None  # its position in a checkpoint being resumed
 
     def load(self) -> tuple[Digits, Digits]:
         """(train, test) from the source; each subclass reads its own kind of data."""
@@ -92,6 +96,11 @@ class DigitDataModule(L.LightningDataModule):
         _, height, width = self.splits["train"].images.shape
         return (1, height, width)
 
+    @property
+    def facts(self) -> DataFacts:
+        """What a model trained on this data must know: input shape, classes, normalisation."""
+        return DataFacts(self.input_shape, self.num_classes, self.mean, self.std)
+
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
         return normalize(images, self.mean, self.std)
@@ -127,7 +136,24 @@ class DigitDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> TensorBatches | DataLoader:
-        return self._loader("train", train=True)
+        loader = self._loader("train", train=True)
+        if isinstance(loader, TensorBatches):
+            if self.resume_batches is not None:
+                loader.load_state_dict(self.resume_batches)
+                self.resume_batches = None
+            self.train_batches = loader
+        return loader
+
+    # Lightning restores a stateful loader only when it builds the loader after the restore. Our
+    # schedulers ask for trainer.estimated_stepping_batches in configure_optimizers, which builds it
+    # earlier, so the resume position travels through the DataModule's own checkpoint hooks instead.
+    def state_dict(self) -> dict[str, Any]:
+        """The training batches' epoch and position, saved in every checkpoint."""
+        return {"train_batches": self.train_batches.state_dict()} if self.train_batches is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the checkpoint's epoch at its position, once the training batches are made."""
+        self.resume_batches = state_dict.get("train_batches")
 
     def val_dataloader(self) -> TensorBatches | DataLoader:
         return self._loader("val", train=False)

@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from mnist_lightning import metrics as M
-from mnist_lightning.data import NUM_CLASSES, DigitDataModule
+from mnist_lightning.data import DigitDataModule
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import Classifier
 from mnist_lightning.reports import figures
@@ -26,22 +26,23 @@ GRID = 32  # digits per predictions / mistakes grid
 CURVES = (M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC)
 
 
-@torch.no_grad()
-def _predict_test(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
-    """(images uint8 (N, H, W), labels, predictions, confidences) over the whole test split."""
-    images, labels = datamodule.splits["test"].images, datamodule.splits["test"].labels
-    device = model.device
-    probs = []
-    for start in range(0, len(labels), datamodule.eval_batch_size):
-        batch = images[start : start + datamodule.eval_batch_size].to(device)
-        probs.append(model.probs(datamodule.normalize(batch)).float().cpu())
-    conf, pred = torch.cat(probs).max(dim=1)
-    return images.cpu().numpy(), labels.cpu().numpy(), pred.numpy(), conf.numpy()
+def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
+    """(images uint8 (N, H, W), labels, predictions, confidences) of the images this process tested.
+
+    They are the test pass's own predictions, not a second pass: one process tests the split in
+    order; DDP rank r tests images r, r + W, r + 2W, ... (W processes), padded by wrapping around.
+    """
+    pred = torch.cat([p for p, _ in model.test_predictions]).cpu()  # (N,)
+    conf = torch.cat([c for _, c in model.test_predictions]).float().cpu()  # (N,)
+    test = datamodule.splits["test"]
+    rank, world = model.trainer.global_rank, model.trainer.world_size
+    index = torch.arange(rank, rank + world * len(pred), world) % len(test)
+    return test.images[index].cpu().numpy(), test.labels[index].cpu().numpy(), pred.numpy(), conf.numpy()
 
 
 def _per_class(cm: np.ndarray) -> list[dict[str, Any]]:
     rows = []
-    for digit in range(NUM_CLASSES):
+    for digit in range(len(cm)):
         support, predicted, correct = cm[digit].sum(), cm[:, digit].sum(), cm[digit, digit]
         rows.append({
             "digit": digit, "support": int(support), "correct": int(correct),
@@ -82,13 +83,18 @@ def _feature_maps(net: nn.Module, image: torch.Tensor) -> list[tuple[str, np.nda
 def write_run_report(
     model: Classifier, datamodule: DigitDataModule, run_dir: Path, logger: TensorBoardLogger | None = None
 ) -> Path:
-    """Write every report file for a tested model into `run_dir/report/` (and figures to TensorBoard)."""
+    """Write every report file for a tested model into `run_dir/report/` (and figures to TensorBoard).
+
+    The confusion matrix and per_class.csv are the test pass's own counts over every process, so
+    they agree with metrics.json exactly; the image grids show the images this process tested.
+    """
     start = time.perf_counter()
     out = run_dir / "report"
     was_training = model.training
     model.eval()
-    images, labels, preds, confs = _predict_test(model, datamodule)
-    cm = np.bincount(labels * NUM_CLASSES + preds, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    assert model.tested_confusion is not None, "write_run_report needs a model that trainer.test() has tested"
+    cm = model.tested_confusion.numpy()  # (K, K): true x predicted
+    images, labels, preds, confs = _tested(model, datamodule)
     table = io.StringIO()
     writer = csv.DictWriter(
         table, fieldnames=["digit", "support", "correct", "accuracy", "precision", "recall"]
@@ -109,7 +115,7 @@ def write_run_report(
     history = _history(run_dir) if (run_dir / "tensorboard").is_dir() else {}
     if history:
         made["curves"] = figures.curves_figure(history)
-    first = datamodule.normalize(datamodule.splits["test"].images[:1].to(model.device))
+    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device))
     for i, (name, maps) in enumerate(_feature_maps(model.net, first)):
         if maps.ndim == 3:
             made[f"feature_maps_{i + 1}_{name.replace('.', '_')}"] = figures.feature_maps_figure(name, maps)

@@ -18,6 +18,11 @@ def _short_name(node: Any) -> str:
     return str(node["_target_"]).rsplit(".", 1)[-1] if node else "none"
 
 
+def _limit(value: Any) -> int:
+    """A Trainer limit as an int; -1 for none (Lightning's null and -1 both mean no limit)."""
+    return -1 if value is None else int(value)
+
+
 def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
     """The hyperparameters a sweep varies, as flat scalars that TensorBoard can sort and filter."""
     return {
@@ -27,7 +32,8 @@ def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
         "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0)),
         "scheduler": _short_name(cfg.scheduler),
         "batch_size": int(cfg.data.batch_size),
-        "epochs": int(cfg.trainer.max_epochs),
+        "epochs": _limit(cfg.trainer.get("max_epochs")),
+        "max_steps": _limit(cfg.trainer.get("max_steps")),
         "seed": int(cfg.seed),
         "precision": str(cfg.trainer.precision),
     }

@@ -1,0 +1,113 @@
+"""Our callbacks: a guard against divergence, the one writer of last.ckpt, and EMA weights that test right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging
+from lightning.pytorch.trainer.states import TrainerFn
+from torch import Tensor
+
+from mnist_lightning.errors import Diverged
+from mnist_lightning.termination import own_signals
+
+
+class DivergenceGuard(Callback):
+    """Stops training at a NaN or infinite loss, before any checkpoint can save the broken weights.
+
+    The loss is checked every step on a CPU (free there) and every `every` steps on a GPU, where
+    reading it costs a host sync; every check before a checkpoint save is made by LastCheckpoint.
+    Under DDP the ranks decide together, so that all of them stop at the same step.
+    """
+
+    def __init__(self, every: int, last_good: Path) -> None:
+        self.every, self.last_good = max(1, every), last_good
+        self.bad: Tensor | None = None  # on the device: has any loss since the last check been non-finite?
+        self.checked = 0  # the step of the last check that passed
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, *args: Any) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        broken = ~torch.isfinite(loss.detach())  # no sync: stays on the device
+        self.bad = broken if self.bad is None else self.bad | broken
+        if loss.device.type == "cpu" or trainer.global_step % self.every == 0:
+            self.check(trainer)
+
+    def check(self, trainer: L.Trainer, weights: bool = False) -> None:
+        """Raise Diverged if a loss since the last check (or, with `weights`, a weight) is NaN or infinite.
+
+        A finite loss can still take a step to infinite weights: before a save the weights are checked.
+        """
+        bad = bool(self.bad) if self.bad is not None else False
+        if weights and not bad:
+            bad = not all(bool(torch.isfinite(p).all()) for p in trainer.lightning_module.parameters())
+        if trainer.world_size > 1:
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        self.bad = None
+        if not bad:
+            self.checked = trainer.global_step
+            return
+        step = trainer.global_step
+        when = f"step {step}" if step - self.checked <= 1 else f"between steps {self.checked + 1} and {step}"
+        lr = trainer.optimizers[0].param_groups[0]["lr"]
+        kept = (
+            f"{self.last_good} holds the last good weights"
+            if self.last_good.is_file()
+            else "no checkpoint kept"
+        )
+        raise Diverged(
+            f"training diverged at {when} (epoch {trainer.current_epoch}, lr {lr:.4g}): a loss or weight "
+            f"became NaN or infinite; "
+            f"{kept}; lower optimizer.lr, add scheduler.warmup, or clip gradients "
+            "(trainer.gradient_clip_val=1.0) and start again"
+        )
+
+
+class LastCheckpoint(Callback):
+    """Writes `last.ckpt` after every epoch and every `every` optimizer steps (0: epochs only).
+
+    One writer for last.ckpt: ModelCheckpoint's own save_last would version a second copy
+    (last-v1.ckpt) next to ours. The guard checks the loss first: a diverged run keeps its last
+    good last.ckpt.
+    """
+
+    def __init__(self, path: Path, every: int, guard: DivergenceGuard) -> None:
+        self.path, self.every, self.guard = path, every, guard
+
+    def _save(self, trainer: L.Trainer) -> None:
+        self.guard.check(trainer, weights=True)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume from
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.every > 0 and trainer.global_step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._save(trainer)
+
+
+class EMA(EMAWeightAveraging):
+    """Lightning's EMA of the weights; testing a checkpoint tests the averaged weights it holds.
+
+    The parent restores the raw (non-averaged) weights whenever a checkpoint is loaded, which is
+    right for resuming a fit but would make `trainer.test(ckpt_path=...)` test the raw weights.
+    """
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: Any) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+
+class OwnSignals(Callback):
+    """SIGTERM and Ctrl-C stay ours (see `termination`) once Lightning has put in its own handler."""
+
+    def on_sanity_check_start(self, *args: Any) -> None:
+        own_signals()
+
+    def on_train_start(self, *args: Any) -> None:
+        own_signals()
+
+    def on_test_start(self, *args: Any) -> None:
+        own_signals()

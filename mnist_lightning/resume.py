@@ -1,0 +1,62 @@
+"""`resume=<run_dir>`: continue a run from its last checkpoint with its own config, changing nothing in it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_lightning.checkpoint import load_checkpoint
+from mnist_lightning.cli import given_keys
+from mnist_lightning.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+LAST_CKPT = Path("checkpoints") / "last.ckpt"
+# Overrides that say where or how fast to run, not what to run: a resumed run may change them.
+HARMLESS = (
+    "trainer.accelerator",
+    "trainer.devices",
+    "data.root",
+    "data.num_workers",
+    "data.cache_dir",
+    "threads",
+    "progress_refresh",
+)
+# Keys that are not part of the experiment at all: Hydra's own settings, and resume itself.
+NOT_EXPERIMENT = ("hydra", "resume")
+
+
+def check_overrides(run_dir: Path, keys: list[str]) -> None:
+    """Refuse, in one line, any override that would make the resumed run another experiment."""
+    for key in keys:
+        if key.split(".")[0] in NOT_EXPERIMENT or key in HARMLESS:
+            continue
+        raise ConfigError(
+            f"resume={run_dir}: {key} cannot change when a run is resumed (it continues with its own "
+            f"config); only {', '.join(HARMLESS)} can. Drop {key}=..., or start a new run"
+        )
+
+
+def resumed_config(cfg: DictConfig, keys: list[str] | None = None) -> DictConfig:
+    """The config `cfg.resume` was started with, from its last checkpoint, plus the harmless overrides.
+
+    `keys` are the keys the command line set (by default, read from Hydra).
+    """
+    run_dir = Path(cfg.resume).expanduser().resolve()
+    keys = given_keys() if keys is None else keys
+    check_overrides(run_dir, keys)
+    last = run_dir / LAST_CKPT
+    if not last.is_file():
+        raise DataError(
+            f"resume={run_dir}: no {LAST_CKPT} there; pass the directory of a run "
+            "that saved at least one checkpoint"
+        )
+    stored = OmegaConf.create(load_checkpoint(last)["hyper_parameters"])
+    for key in keys:
+        if key in HARMLESS:
+            OmegaConf.update(stored, key, OmegaConf.select(cfg, key), force_add=True)
+    stored.run_dir, stored.ckpt_path, stored.resume = str(run_dir), str(last), None
+    log.info("Resuming %s from %s with the run's own config", run_dir, last.name)
+    return stored

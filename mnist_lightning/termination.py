@@ -1,0 +1,95 @@
+"""SIGTERM and Ctrl-C end a run within seconds, even one blocked in a collective that never completes.
+
+Python runs signal handlers in the main thread between bytecodes, so a rank waiting inside a gloo or
+nccl collective never runs them: the run ignores `timeout`, SLURM's SIGTERM and Ctrl-C. The C-level
+handler still writes the signal number to the wakeup fd, though, so a watcher thread sees it at once.
+The main thread is asked to unwind (our handler raises `Terminated`); if it is still running
+`GRACE_S` seconds later, the watcher kills the ranks this process started and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 5.0  # time to unwind normally (logs flushed, children stopped) before the hard exit
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+Handler = Callable[[int, "FrameType | None"], None]
+_installed: list[Handler] = []  # the handler of each `terminable` block now open, innermost last
+
+
+class Terminated(BaseException):
+    """The run was stopped by a signal: a BaseException, so no `except Exception` takes it for a failure."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+def _watch(read_fd: int, done: threading.Event, children: Callable[[], list[subprocess.Popen]]) -> None:
+    """Wait for a signal byte; if the block has not ended a grace period later, kill the children and exit."""
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while data := pipe.read(16):  # b"" once the block has closed the write end
+            stopping = [signum for signum in data if signum in SIGNALS]
+            if stopping and not done.wait(GRACE_S):
+                name = signal.Signals(stopping[0]).name
+                log.error("Still running %.0f s after %s (blocked in a collective?): killed", GRACE_S, name)
+                for proc in children():
+                    proc.kill()
+                os._exit(128 + stopping[0])
+
+
+@contextmanager
+def terminable(children: Callable[[], list[subprocess.Popen]] = list) -> Iterator[None]:
+    """Within this block, SIGTERM and SIGINT end the process within `GRACE_S` seconds, whatever it waits on.
+
+    `children` lists the processes to kill with it (the DDP ranks it started). Outside the main thread
+    (where Python allows no signal handlers) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not received:  # the first signal unwinds; a second one must not interrupt the clean-up
+            received.append(signum)
+            for proc in children():  # the ranks it started unwind as well
+                proc.send_signal(signum)
+            raise Terminated(signum)
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    done = threading.Event()
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
+    _installed.append(handler)
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    threading.Thread(target=_watch, args=(read_fd, done, children), daemon=True, name="terminable").start()
+    try:
+        yield
+    finally:
+        _installed.pop()
+        done.set()
+        signal.set_wakeup_fd(previous_fd)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        os.close(write_fd)  # the watcher reads b"" and ends
+
+
+def own_signals() -> None:
+    """Put the open block's handler back in place of Lightning's own SIGTERM handler.
+
+    Lightning's handler broadcasts a flag from inside the signal handler; when the other ranks are
+    in another collective (or stopped), that broadcast blocks and the run can no longer unwind.
+    """
+    if _installed and threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, _installed[-1])
