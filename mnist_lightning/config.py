@@ -42,6 +42,7 @@ class Config:
     )
     resume: str | None = None  # a run directory to continue from its last checkpoint, with its own config
     ema: float | None = None  # decay of an exponential moving average of the weights; null: off
+    verbose: bool = False  # true: third-party chatter (Lightning tips and warnings, exporter passes) too
 
 
 @dataclass
@@ -55,6 +56,7 @@ class EvaluateConfig:
     report: bool = True  # write figures and tables to <run_dir>/report/
     seed: int = 0  # unused by evaluation itself; data configs interpolate it
     task_name: str = "evaluate"
+    verbose: bool = False  # as Config.verbose
     run_dir: str = "${hydra:runtime.output_dir}"
 
 
@@ -89,6 +91,7 @@ class ExportConfig:
     format: str = "onnx"  # onnx | torchscript
     out: str = MISSING  # the model file to write
     task_name: str = "export"
+    verbose: bool = False  # as Config.verbose
 
 
 def _is_set(value: Any) -> bool:

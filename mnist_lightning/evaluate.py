@@ -19,6 +19,7 @@ from mnist_lightning.data import DigitDataModule
 from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+from mnist_lightning.quiet import log_where, quiet
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.trainer import check_accelerator
 
@@ -49,6 +50,7 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild the model from the checkpoint, test it on its data (or `data=...`), write metrics.json."""
+    quiet(cfg.verbose)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
     model, facts, stored = load_classifier(ckpt_path)
     check_accelerator(cfg.accelerator)
@@ -65,13 +67,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
     results: dict[str, Any] = {**M.tested_results(tested), M.STATUS: M.OK, "ckpt_path": str(ckpt_path)}
     write_json_atomic(run_dir / "metrics.json", results)
+    report = None
     if cfg.report:
         write_bytes_atomic(
             run_dir / "report" / "summary.txt", model_summary(model.net, facts.input_shape).encode()
         )
-        write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
+        report = write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
-    log.info("Run directory: %s", run_dir)
+    log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]
     return results
 
 

@@ -22,6 +22,7 @@ from mnist_lightning.cli import run_app
 from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import write_atomic
+from mnist_lightning.quiet import quiet
 
 log = logging.getLogger("mnist_lightning.export")
 METADATA_FILE = "mnist_lightning.json"  # TorchScript: the metadata travels as this extra file
@@ -71,6 +72,7 @@ WRITERS = {"onnx": _onnx, "torchscript": _torchscript}
 
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Write the checkpoint's model as `cfg.format` to `cfg.out`; returns what was written."""
+    quiet(cfg.verbose)
     if cfg.format not in WRITERS:
         raise ConfigError(f"format={cfg.format}: unknown export format; use one of {', '.join(WRITERS)}")
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()

@@ -19,6 +19,7 @@ from mnist_lightning.distributed import share_cores
 from mnist_lightning.errors import DataError, Diverged
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.module import Classifier, build_classifier
+from mnist_lightning.quiet import log_where, plural, quiet
 from mnist_lightning.ranks import children, explain, release
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.resume import resumed_config
@@ -79,6 +80,7 @@ def _fitted(trainer: L.Trainer, model: Classifier, status: str) -> dict[str, Any
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the best checkpoint, and return (and write) the run's metrics."""
+    quiet(cfg.verbose, continuing=bool(cfg.resume) or cfg.ckpt_path == LAST)  # the command line's verbose
     if cfg.resume:
         cfg = resumed_config(cfg)
     run_dir = Path(cfg.run_dir)
@@ -139,15 +141,14 @@ def _write_end(
 ) -> None:
     write_json_atomic(run_dir / "metrics.json", results)
     log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]
+    report = None
     if cfg.report and cfg.test:
-        write_run_report(model, dm, run_dir, trainer.logger)  # type: ignore[arg-type]
-    log.info("Run directory: %s", run_dir)
+        report = write_run_report(model, dm, run_dir, trainer.logger)  # type: ignore[arg-type]
+    best_val = results[M.VAL_ACC_BEST]
+    val = "no validation" if best_val is None else f"best val {100 * best_val:.2f}%"
+    fit = f"{plural(results[M.EPOCHS], 'epoch')}, fit {results[M.FIT_SECONDS]:.1f} s"
     if M.TEST_ACC in results:
-        log.info(
-            "Test accuracy: %.2f%% (best val %.2f%%, %d epochs, fit %.1f s)",
-            100 * results[M.TEST_ACC],
-            100 * (results[M.VAL_ACC_BEST] or float("nan")),
-            results[M.EPOCHS],
-            results[M.FIT_SECONDS],
-        )
-    log.info("TensorBoard: tensorboard --logdir %s", run_dir / "tensorboard")
+        log.info("Test accuracy: %.2f%% (%s, %s)", 100 * results[M.TEST_ACC], val, fit)
+    else:
+        log.info("Not tested (test=false): %s, %s", val, fit)
+    log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]

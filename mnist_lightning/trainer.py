@@ -15,7 +15,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
-from mnist_lightning.callbacks import EMA, DivergenceGuard, LastCheckpoint, OwnSignals
+from mnist_lightning.callbacks import EMA, DivergenceGuard, EpochLine, LastCheckpoint, OwnSignals
 from mnist_lightning.distributed import DDP, needs_our_launcher
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import atomic_torch_save
@@ -62,6 +62,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         guard,
         LastCheckpoint(last_path, cfg.last_checkpoint_every, guard),
         checkpoint,
+        EpochLine(),  # before the progress bar: its line is written before the next epoch's bar starts
     ]
     if cfg.ema:
         # Validation, the best checkpoint and the test all see the averaged weights (BN statistics

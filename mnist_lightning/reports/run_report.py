@@ -19,11 +19,13 @@ from mnist_lightning import metrics as M
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import Classifier
+from mnist_lightning.quiet import plural, silenced
 from mnist_lightning.reports import figures
 
 log = logging.getLogger(__name__)
 GRID = 32  # digits per predictions / mistakes grid
 CURVES = (M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC)
+TENSORBOARD_LOG = "tensorboard"  # tensorboard's own logger: its directory watcher logs every file it reads
 
 
 def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
@@ -56,7 +58,8 @@ def _per_class(cm: np.ndarray) -> list[dict[str, Any]]:
 def _history(run_dir: Path) -> dict[str, list[float]]:
     """Per-epoch values of the run's own logged curves, read back from its TensorBoard files."""
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
-    events.Reload()
+    with silenced(TENSORBOARD_LOG):  # "Directory watcher advancing ...": our own files, nothing to tell
+        events.Reload()
     tags = set(events.Tags().get("scalars", []))
     return {tag: [e.value for e in events.Scalars(tag)] for tag in CURVES if tag in tags}
 
@@ -126,5 +129,5 @@ def write_run_report(
     if logger is not None:
         logger.experiment.flush()
     model.train(was_training)
-    log.info("Report: %s (%d files, %.1f s)", out, len(made) + 1, time.perf_counter() - start)
+    log.info("Wrote %s in %.1f s", plural(len(made) + 1, "report file"), time.perf_counter() - start)
     return out
