@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schema)
 from mnist_lightning import metrics as M
-from mnist_lightning.cli import precheck
+from mnist_lightning.cli import CONF_DIR, precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
@@ -28,7 +28,7 @@ log = logging.getLogger("mnist_lightning")
 NO_VALUE = float("nan")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _main(cfg: DictConfig) -> float:
     """Train with the composed config; returns best val accuracy, the value sweeps optimise."""
     if HydraConfig.get().mode != RunMode.MULTIRUN:

@@ -5,18 +5,34 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
 
+# O_EXCL: a new file of our own, never one that exists (or a link planted under its name).
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+# What open(path, "wb") asks for; the kernel takes the umask (or the folder's default ACL) off it.
+# tempfile.mkstemp asks for 0600, which would keep every run's files from teammates on a shared disk.
+_FILE_MODE = 0o666
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside `path` under a random hidden name, with the mode a plain `open()` would give."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, _CREATE, _FILE_MODE), tmp
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
+
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     """Call `write(f)` on a temporary file beside `path`, sync it, then rename it to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -24,7 +40,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
