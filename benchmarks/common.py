@@ -8,7 +8,6 @@ import os
 import platform
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,9 +15,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import mnist_lightning.config  # noqa: F401  (registers the schema)
+from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
 from mnist_lightning.train import train
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 

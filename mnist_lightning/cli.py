@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -16,6 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from mnist_lightning.config import group_options
 from mnist_lightning.errors import exit_on_user_error
 
 
@@ -63,14 +65,53 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name, overrides=args)
+            shared = shared_settings_chosen(args)
     except (HydraException, OmegaConfBaseException) as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
+        fail(one_line(err))
+    if shared:
+        fail(shared)
     missing = [str(key) for key in cfg if OmegaConf.is_missing(cfg, key)]  # required top-level keys
     if missing:
         needed = " ".join(f"{key}=..." for key in missing)
-        print(f"error: {', '.join(missing)} must be given on the command line: add {needed}", file=sys.stderr)
-        sys.exit(2)
+        fail(f"{', '.join(missing)} must be given on the command line: add {needed}")
+    if unwritable := unwritable_run_dir(args):
+        fail(unwritable)
+
+
+def fail(line: str) -> NoReturn:
+    """The one-line error of a command-line mistake, and exit status 2."""
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(2)
+
+
+def shared_settings_chosen(args: list[str]) -> str | None:
+    """A group option starting with `_` (data=_base): shared settings that real options build on."""
+    groups = group_options()
+    for override in OverridesParser.create().parse_overrides(args):
+        group, value = override.key_or_group, override.value()
+        if isinstance(value, str) and value.startswith("_") and group in groups:
+            options = groups[group]
+            return (
+                f"{group}={value}: files starting with _ hold settings the options share; "
+                f"choose one of {', '.join(options)}"
+            )
+    return None
+
+
+def unwritable_run_dir(args: list[str]) -> str | None:
+    """Where the run would write, when it cannot: hydra.run.dir given on the command line, else ./outputs."""
+    given = [o for o in OverridesParser.create().parse_overrides(args) if o.key_or_group == "hydra.run.dir"]
+    key, folder = ("hydra.run.dir", Path(str(given[-1].value()))) if given else ("outputs", Path("outputs"))
+    try:
+        folder.expanduser().mkdir(parents=True, exist_ok=True)  # Hydra would create it a moment later
+        with tempfile.TemporaryFile(dir=folder.expanduser()):
+            pass
+    except OSError as err:
+        return (
+            f"{key}={folder}: cannot write there ({err.strerror or type(err).__name__}); run from a "
+            "folder you can write to, or set hydra.run.dir=<a writable folder>"
+        )
+    return None
 
 
 def given_keys(overrides: list[str] | None = None) -> list[str]:

@@ -164,6 +164,31 @@ def _rank_job_name(name: str) -> str:
     return name if rank == 0 else f"{name}_rank{rank}"
 
 
+def group_options() -> dict[str, list[str]]:
+    """Every config group of the app (not Hydra's own) with its options; `_` files are not options."""
+    from hydra.core.global_hydra import GlobalHydra  # inside: needs an initialised Hydra, not imports
+
+    loader = GlobalHydra.instance().config_loader()
+    found: dict[str, list[str]] = {}
+
+    def walk(parent: str) -> None:
+        for name in sorted(loader.list_groups(parent)):
+            group = f"{parent}/{name}" if parent else name
+            if group != "hydra":
+                found[group] = [o for o in loader.get_group_options(group) if not o.startswith("_")]
+                walk(group)
+
+    walk("")
+    return found
+
+
+def config_groups() -> str:
+    """`--help`'s list of groups and their options, one line each, as Hydra writes it."""
+    return "\n".join(
+        f"{group}: {', '.join(options)}" for group, options in group_options().items() if options
+    )
+
+
 def register() -> None:
     """Store the schema in Hydra's ConfigStore and add the `ml.pick` resolver that conf/ uses."""
     store = ConfigStore.instance()
@@ -175,6 +200,7 @@ def register() -> None:
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run adds .hydra/resumed-<time>/.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
     OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("ml.config_groups", config_groups, replace=True)
     # ${ml.unique_dir:outputs/...[,${resume}]}: run and sweep folders of their own, created when
     # resolved. Hydra resolves hydra.sweep.dir again and again (five times in a two-job multirun),
     # so the value is cached, as Hydra's `now` is, and Hydra copies that cache into each job's

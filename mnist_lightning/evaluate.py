@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
+from mnist_lightning.building import build
 from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import given_keys, run_app
 from mnist_lightning.data import DigitDataModule
@@ -36,7 +36,7 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
     for key in ("mean", "std"):  # another source's defaults would shift every input the model sees
         if f"data.{key}" not in given:
             data_cfg[key] = getattr(facts, key)
-    datamodule: DigitDataModule = instantiate(data_cfg)
+    datamodule: DigitDataModule = build("data", data_cfg)
     datamodule.prepare_data()
     datamodule.setup("test")
     if datamodule.input_shape != facts.input_shape:
@@ -66,7 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     (tested,) = trainer.test(model, datamodule=datamodule, verbose=False)
     results: dict[str, Any] = {**M.tested_results(tested), M.STATUS: M.OK, "ckpt_path": str(ckpt_path)}
-    write_json_atomic(run_dir / "metrics.json", results)
+    write_json_atomic(run_dir / M.METRICS_FILE, results)
     report = None
     if cfg.report:
         write_bytes_atomic(

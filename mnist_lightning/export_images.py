@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
+from mnist_lightning.building import build
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError
 
@@ -74,7 +74,7 @@ def export_images(cfg: DictConfig) -> dict:
         raise ConfigError("out is required: add out=DIR, a new folder to write the images into")
     out = Path(cfg.out).expanduser()
     check_out(out)  # every check comes before loading, which can take a while
-    datamodule = instantiate(cfg.data)
+    datamodule = build("data", cfg.data)
     # load(), not setup(): the source's official splits, without validation carved out of train.
     train, test = datamodule.load()
     counts = {

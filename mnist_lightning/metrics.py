@@ -14,6 +14,7 @@ TEST_ACC = "test/acc"
 TEST_SAMPLES = "test/samples"  # images tested, summed over DDP ranks: each test image exactly once
 FIT_SECONDS = "fit_seconds"
 EPOCHS = "epochs"
+METRICS_FILE = "metrics.json"  # in every run directory: the run's results, written when it ends
 STATUS = "status"  # how the run ended: one of the three below
 OK, DIVERGED, FAILED = "ok", "diverged", "failed"
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +16,7 @@ from torchmetrics import MaxMetric, MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from mnist_lightning import metrics as M
+from mnist_lightning.building import build
 from mnist_lightning.continuation import RESUME_KEY, restore, resume_state
 from mnist_lightning.data.facts import FACTS_KEY, DataFacts
 from mnist_lightning.optimization import build_optimizer, build_scheduler
@@ -70,7 +70,9 @@ class Classifier(L.LightningModule):
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in the checkpoint, so a resumed run remembers its best
         self.show_step_loss = False
-        self.fit_seconds = 0.0  # wall time of trainer.fit, set by train()
+        self.fit_seconds = 0.0  # wall time of trainer.fit, every part of a resumed run included
+        self.fit_seconds_before = 0.0  # that of the earlier parts, from the checkpoint resumed
+        self.fit_started: float | None = None  # perf_counter() when this part's fit began
         self.versions: dict[str, str | None] = {}  # package versions and git commit, set by train()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -163,12 +165,12 @@ class Classifier(L.LightningModule):
 
 def build_classifier(cfg: DictConfig, facts: DataFacts) -> Classifier:
     """The model config's network and loss, sized by the data's facts, wrapped in a Classifier."""
-    net = instantiate(cfg.model.net, in_shape=facts.input_shape, num_classes=facts.num_classes)
+    net = build("model.net", cfg.model.net, in_shape=facts.input_shape, num_classes=facts.num_classes)
     if cfg.compile:
         net.compile()  # in place: state-dict keys stay those of the plain module
     return Classifier(
         net=net,
-        loss=instantiate(cfg.model.loss),
+        loss=build("model.loss", cfg.model.loss),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),  # type: ignore[arg-type]
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,  # type: ignore[arg-type]
         facts=facts,

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
 from torch import nn, optim
 
 from mnist_lightning import metrics as M
+from mnist_lightning.building import build
 from mnist_lightning.errors import ConfigError
 
 # Scheduler arguments that mean "until the end of training"; left null in YAML, filled in here.
@@ -35,11 +35,8 @@ def horizons(trainer: L.Trainer) -> dict[str, int]:
 
 
 def build_optimizer(optimizer_cfg: Mapping[str, Any], params: Iterable[nn.Parameter]) -> optim.Optimizer:
-    """The configured torch optimizer; torch's own range checks become one-line errors."""
-    try:
-        return instantiate(dict(optimizer_cfg))(params)
-    except ValueError as err:  # e.g. "Invalid learning rate: -0.1"
-        raise ConfigError(f"optimizer: {err}; fix the value in optimizer.*") from None
+    """The configured torch optimizer; torch's own range checks ("Invalid learning rate") become one line."""
+    return build("optimizer", dict(optimizer_cfg), params)
 
 
 def build_scheduler(scheduler_cfg: Mapping[str, Any], optimizer: optim.Optimizer, trainer: L.Trainer) -> dict:
@@ -53,7 +50,7 @@ def build_scheduler(scheduler_cfg: Mapping[str, Any], optimizer: optim.Optimizer
     for key in HORIZON_KEYS:
         if key in kwargs and kwargs[key] is None:
             kwargs[key] = max(1, lengths[interval] - warmup)
-    scheduler = instantiate(kwargs)(optimizer)
+    scheduler = build("scheduler", kwargs, optimizer)
     if warmup > 0:
         # Linear warm-up over `warmup` intervals, then hand over to the configured schedule.
         ramp = optim.lr_scheduler.LinearLR(optimizer, 1.0 / (warmup + 1), total_iters=warmup)

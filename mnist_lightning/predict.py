@@ -20,12 +20,18 @@ from mnist_lightning.cli import run_app
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.preprocess import to_mnist
+from mnist_lightning.quiet import plural
 from mnist_lightning.reports.figures import png_bytes, probability_figure
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
 
-SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
+
+
+def image_suffixes() -> set[str]:
+    """Every file suffix Pillow can open here: .png, .jpg, .webp, .tif, .gif, .bmp and the rest."""
+    Image.init()  # registers every installed format plugin
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
 
 def find_images(inputs: str) -> list[Path]:
@@ -34,15 +40,22 @@ def find_images(inputs: str) -> list[Path]:
     if path.is_file():
         return [path]  # named explicitly: read it whatever its suffix
     if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file()]
+        found = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
     else:
         found = [Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()]
-    images = sorted(p for p in found if p.suffix.lower() in SUFFIXES)
+    suffixes = image_suffixes()
+    images = sorted(p for p in found if p.suffix.lower() in suffixes)
+    others = sorted(p.name for p in found if p.suffix.lower() not in suffixes)
     if not images:
         raise DataError(
-            f"inputs={inputs}: no {'/'.join(SUFFIXES)} images there; pass an image file, "
-            "a folder of images, or a quoted glob such as 'digits/*.png'"
+            f"inputs={inputs}: no images there (found {len(others)} other files); pass an image file "
+            "(PNG, JPEG, WebP, TIFF, ... any format Pillow reads), a folder of them, or a quoted glob "
+            "such as 'digits/*.png'"
         )
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        what = "is not an image" if len(others) == 1 else "are not images"
+        log.warning("Skipped %s that %s: %s", plural(len(others), "file"), what, shown)
     return images
 
 
@@ -111,7 +124,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             write_bytes_atomic(plot_dir / f"{name}.png", png_bytes(fig))
         log.info("Wrote %d figures to %s", len(rows), plot_dir)
     if unreadable:  # after the readable ones, so that one bad file costs only itself
-        log.warning("Skipped %d unreadable image(s): %s", len(unreadable), "; ".join(unreadable))
+        log.warning(
+            "Skipped %s that could not be read: %s", plural(len(unreadable), "image"), "; ".join(unreadable)
+        )
     return rows
 
 

@@ -81,9 +81,10 @@ def explain(err: BaseException, trainer: L.Trainer) -> DistributedError | None:
         return DistributedError(f"{me} could not go on: {_exits(exited)}")
     if "timed out" not in str(err).lower():
         return None
-    others = ", ".join(str(rank) for rank in range(trainer.world_size) if rank != trainer.global_rank)
+    others = [str(rank) for rank in range(trainer.world_size) if rank != trainer.global_rank]
+    who = f"rank {others[0]}" if len(others) == 1 else f"ranks {', '.join(others)}"
     timeout = getattr(trainer.strategy, "timeout_s", DEFAULT_TIMEOUT_S)
     return DistributedError(
-        f"{me} waited {timeout:g} s (trainer.strategy.timeout_s) in a collective that rank(s) {others} "
+        f"{me} waited {timeout:g} s (trainer.strategy.timeout_s) in a collective that {who} "
         "never joined; see train_rank<N>.log beside train.log for where they stopped"
     )

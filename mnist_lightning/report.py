@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mnist_lightning.sweeps.report import write_report
+from mnist_lightning.sweeps.report import collect, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,10 +19,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.sweep_dir.is_dir():
         print(f"error: {args.sweep_dir}: no such sweep directory", file=sys.stderr)
         sys.exit(2)
-    jobs = write_report(args.sweep_dir)
-    if not jobs:
-        print(f"error: {args.sweep_dir}: no job folders (with .hydra/) found", file=sys.stderr)
+    if not collect(args.sweep_dir):  # checked before writing: a mistyped folder gets no report files
+        print(
+            f"error: {args.sweep_dir}: no job folders (with .hydra/) found; pass a multirun directory, "
+            "outputs/<task>/multirun/<date>/<time>",
+            file=sys.stderr,
+        )
         sys.exit(2)
+    write_report(args.sweep_dir)
 
 
 if __name__ == "__main__":

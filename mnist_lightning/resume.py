@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_lightning import metrics as M
 from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import given_keys
 from mnist_lightning.errors import ConfigError, DataError
+from mnist_lightning.quiet import plural
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,7 @@ HARMLESS = (
     "data.cache_dir",
     "threads",
     "progress_refresh",
+    "verbose",
 )
 # Keys that are not part of the experiment at all: Hydra's own settings, and resume itself.
 NOT_EXPERIMENT = ("hydra", "resume")
@@ -60,3 +65,17 @@ def resumed_config(cfg: DictConfig, keys: list[str] | None = None) -> DictConfig
     stored.run_dir, stored.ckpt_path, stored.resume = str(run_dir), str(last), None
     log.info("Resuming %s from %s with the run's own config", run_dir, last.name)
     return stored
+
+
+def finished_results(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run that has already ended (it wrote metrics.json), said in the log; else None."""
+    metrics = run_dir / M.METRICS_FILE
+    if not metrics.is_file():
+        return None
+    results = json.loads(metrics.read_text())
+    log.warning(
+        "resume=%s: this run has already ended (status %s, %s); nothing to resume and nothing changed. "
+        "Its results are in %s",
+        run_dir, results.get(M.STATUS, M.OK), plural(int(results.get(M.EPOCHS, 0)), "epoch"), metrics,
+    )  # fmt: skip
+    return results

@@ -10,19 +10,20 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
+from mnist_lightning.building import build, reason
+from mnist_lightning.checks import check_run
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.distributed import share_cores
-from mnist_lightning.errors import DataError, Diverged
+from mnist_lightning.errors import ConfigError, DataError, Diverged
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.module import Classifier, build_classifier
 from mnist_lightning.quiet import log_where, plural, quiet
 from mnist_lightning.ranks import children, explain, release
 from mnist_lightning.reports import model_summary, write_run_report
-from mnist_lightning.resume import resumed_config
+from mnist_lightning.resume import finished_results, resumed_config
 from mnist_lightning.runinfo import versions
 from mnist_lightning.sweeps.hparams import log_hparams
 from mnist_lightning.termination import terminable
@@ -37,7 +38,7 @@ def _prepare(cfg: DictConfig) -> tuple[DigitDataModule, Classifier]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule: DigitDataModule = instantiate(cfg.data)
+    datamodule: DigitDataModule = build("data", cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the network's input shape comes from the data
     model = build_classifier(cfg, datamodule.facts)
@@ -49,14 +50,14 @@ def _fit_and_test(
     cfg: DictConfig, trainer: L.Trainer, model: Classifier, dm: DigitDataModule
 ) -> dict[str, Any]:
     """Fit, then test the best checkpoint; the run's metrics."""
-    start = time.perf_counter()
+    model.fit_started = time.perf_counter()
     try:
         # weights_only: a checkpoint holds plain data, so loading one can never run code.
         trainer.fit(model, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
     finally:
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize(trainer.strategy.root_device)  # count queued GPU work in the fit time
-        model.fit_seconds = time.perf_counter() - start
+        model.fit_seconds = model.fit_seconds_before + time.perf_counter() - model.fit_started
     results = _fitted(trainer, model, M.OK)
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
@@ -83,6 +84,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     quiet(cfg.verbose, continuing=bool(cfg.resume) or cfg.ckpt_path == LAST)  # the command line's verbose
     if cfg.resume:
         cfg = resumed_config(cfg)
+        if (finished := finished_results(Path(cfg.run_dir))) is not None:
+            return finished  # nothing to resume, and nothing is changed
+    check_run(cfg)
     run_dir = Path(cfg.run_dir)
     if cfg.ckpt_path == LAST and not (run_dir / "checkpoints" / f"{LAST}.ckpt").is_file():
         raise DataError(
@@ -95,8 +99,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         share_cores(trainer)
     log.info("Torch threads: %d", torch.get_num_threads())
     log.info(
-        "Global batch: %d (data.batch_size=%d per device x %d device(s) x %d node(s))",
-        cfg.data.batch_size * trainer.world_size, cfg.data.batch_size, trainer.num_devices, trainer.num_nodes,
+        "Global batch: %d (data.batch_size=%d per device x %s x %s)",
+        cfg.data.batch_size * trainer.world_size, cfg.data.batch_size, plural(trainer.num_devices, "device"),
+        plural(trainer.num_nodes, "node"),
     )  # fmt: skip
     if trainer.is_global_zero:
         _write_start(cfg, model, datamodule, run_dir)
@@ -120,12 +125,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def _write_diverged(cfg: DictConfig, trainer: L.Trainer, model: Classifier, run_dir: Path) -> None:
     """metrics.json for a run stopped by a NaN or infinite loss: sweeps and Optuna read how it ended."""
     tested = dict.fromkeys(M.TESTED) if cfg.test else {}  # null: the broken weights are not tested
-    write_json_atomic(run_dir / "metrics.json", {**_fitted(trainer, model, M.DIVERGED), **tested})
+    write_json_atomic(run_dir / M.METRICS_FILE, {**_fitted(trainer, model, M.DIVERGED), **tested})
 
 
 def _write_start(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> None:
     write_json_atomic(run_dir / "versions.json", model.versions)
-    summary = model_summary(model.net, datamodule.input_shape)
+    try:  # the network's first forward pass: a shape mistake in model.net.* shows here, before any fit
+        summary = model_summary(model.net, datamodule.input_shape)
+    except (RuntimeError, ValueError) as err:
+        shape = "x".join(map(str, datamodule.input_shape))
+        raise ConfigError(
+            f"model.net: the network fails on a {shape} image ({reason(err)}); check model.net.*"
+        ) from None
     log.info("Model summary:\n%s", summary)
     if cfg.report:
         write_bytes_atomic(run_dir / "report" / "summary.txt", summary.encode())
@@ -139,7 +150,7 @@ def _write_end(
     trainer: L.Trainer,
     run_dir: Path,
 ) -> None:
-    write_json_atomic(run_dir / "metrics.json", results)
+    write_json_atomic(run_dir / M.METRICS_FILE, results)
     log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]
     report = None
     if cfg.report and cfg.test:

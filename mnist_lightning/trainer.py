@@ -7,14 +7,13 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
+from mnist_lightning.building import build
 from mnist_lightning.callbacks import EMA, DivergenceGuard, EpochLine, LastCheckpoint, OwnSignals
 from mnist_lightning.distributed import DDP, needs_our_launcher
 from mnist_lightning.errors import ConfigError
@@ -81,7 +80,4 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
 
 
 def _instantiate(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
-    try:
-        return instantiate(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
-    except MisconfigurationException as err:
-        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
+    return build("trainer", cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)

@@ -15,8 +15,8 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
 import mnist_lightning.config  # noqa: F401  (registers the schema)
+from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MNIST_DIR = os.environ.get("MNIST_DATA_DIR", "")
 requires_mnist = pytest.mark.skipif(
     not (MNIST_DIR and Path(MNIST_DIR).is_dir()),

@@ -94,7 +94,7 @@ def test_ddp_writes_one_run_and_tests_every_image_once(ddp_run: Path) -> None:
     assert (ddp_run / ".hydra" / "config.yaml").is_file()
     assert not list((ddp_run / "tensorboard").glob("version_*"))  # one TensorBoard run
     assert (
-        "Global batch: 40 (data.batch_size=20 per device x 2 device(s)" in (ddp_run / "train.log").read_text()
+        "Global batch: 40 (data.batch_size=20 per device x 2 devices" in (ddp_run / "train.log").read_text()
     )
 
 
@@ -144,7 +144,7 @@ def test_a_collective_that_a_rank_never_joins_times_out_naming_the_ranks(tiny: P
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2 and time.time() - start < 30
     assert stderr.strip().splitlines()[-1] == (
-        "error: rank 0 of 2 waited 3 s (trainer.strategy.timeout_s) in a collective that rank(s) 1 never "
+        "error: rank 0 of 2 waited 3 s (trainer.strategy.timeout_s) in a collective that rank 1 never "
         "joined; see train_rank<N>.log beside train.log for where they stopped"
     )
     assert _gone(child)  # the frozen rank was killed, not left behind

@@ -11,12 +11,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from mnist_lightning.checks import at_least
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
 from mnist_lightning.data.facts import DataFacts
-from mnist_lightning.data.folder import load_folder
-from mnist_lightning.data.idx import load_idx_dir
+from mnist_lightning.data.folder import load_folder, load_folder_test
+from mnist_lightning.data.idx import load_idx_dir, load_idx_split
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 from mnist_lightning.errors import ConfigError
 
@@ -46,8 +47,9 @@ class DigitDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         for key, value in (("batch_size", batch_size), ("val_size", val_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"data.{key}={value}: must be a whole number, at least 1")
+            at_least(f"data.{key}", value, 1)
+        at_least("data.eval_batch_size", eval_batch_size, 1, optional=True)  # null: data.batch_size
+        at_least("data.num_workers", num_workers, 0)
         if not isinstance(std, (int, float)) or std <= 0:
             raise ConfigError(f"data.std={std}: must be a positive number")
         self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
@@ -65,10 +67,18 @@ class DigitDataModule(L.LightningDataModule):
         """(train, test) from the source; each subclass reads its own kind of data."""
         raise NotImplementedError
 
+    def load_test(self) -> Digits:
+        """The test split alone; sources that can read it without the train split do so."""
+        return self.load()[1]
+
     def setup(self, stage: str | None = None) -> None:
         # Reads what prepare_data() staged; a source that stages files does so here too when
         # prepare_data() was not called, so setup() (and load()) also work on their own.
-        if self.splits:
+        if stage == "test" and not self.splits:  # evaluate: only what it tests, no validation split
+            test = self.load_test()
+            self.splits, self.indices = {"test": test}, {"test": torch.arange(len(test))}
+            log.info("Data from %s: test %s images of %s", self.root, f"{len(test):,}", self._shape_text())
+        if "train" in self.splits or stage == "test":
             return  # already loaded: setup runs once per process, whatever the stage
         train, test = self.load()
         if self.val_size >= len(train):
@@ -88,12 +98,15 @@ class DigitDataModule(L.LightningDataModule):
             "test": test,
         }
         sizes = ", ".join(f"{name} {len(split):,}" for name, split in self.splits.items())
-        log.info("Data from %s: %s images of %s", self.root, sizes, "x".join(map(str, self.input_shape)))
+        log.info("Data from %s: %s images of %s", self.root, sizes, self._shape_text())
+
+    def _shape_text(self) -> str:
+        return "x".join(map(str, self.input_shape))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one normalised image."""
-        _, height, width = self.splits["train"].images.shape
+        _, height, width = self.splits["test"].images.shape
         return (1, height, width)
 
     @property
@@ -164,7 +177,10 @@ class DigitDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         images, labels = batch  # (B, H, W) uint8 on the device: converted here, not per sample
         training = self.trainer is not None and self.trainer.training
-        return normalize(images, self.mean, self.std, self.augment if training else None), labels
+        x = normalize(images, self.mean, self.std, self.augment if training else None)  # (B, 1, H, W) float32
+        if self.trainer is not None:  # trainer.precision=64-true or bf16-true: the model's own dtype
+            x = x.to(self.trainer.lightning_module.dtype)
+        return x, labels
 
 
 class IdxDataModule(DigitDataModule):
@@ -172,6 +188,9 @@ class IdxDataModule(DigitDataModule):
 
     def load(self) -> tuple[Digits, Digits]:
         return load_idx_dir(self.root)
+
+    def load_test(self) -> Digits:
+        return load_idx_split(self.root, "test")
 
 
 class TorchvisionDataModule(DigitDataModule):
@@ -203,3 +222,6 @@ class FolderDataModule(DigitDataModule):
 
     def load(self) -> tuple[Digits, Digits]:
         return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed)
+
+    def load_test(self) -> Digits:
+        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed)

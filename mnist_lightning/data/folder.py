@@ -147,6 +147,14 @@ def load_folder(
     return train.subset(order[n_test:]), train.subset(order[:n_test])
 
 
+def load_folder_test(root: str | Path, cache_dir: str | Path, test_fraction: float, seed: int) -> Digits:
+    """The test split alone: `<root>/test` when there is one (no train/ needed), else train's held-out."""
+    test_dir = Path(root).expanduser() / "test"
+    if test_dir.is_dir():
+        return read_cached(test_dir, Path(cache_dir).expanduser())
+    return load_folder(root, cache_dir, test_fraction, seed)[1]
+
+
 def write_image_folder(digits: Digits, folder: str | Path, suffix: str = ".png") -> None:
     """Write a split as `folder/<digit>/<index>.png`; names keep the original order when read back."""
     folder = Path(folder)

@@ -104,13 +104,15 @@ def read_idx_split(images_path: Path, labels_path: Path) -> Digits:
     return make_digits(torch.from_numpy(images.copy()), torch.from_numpy(labels.copy()), where)
 
 
-def load_idx_dir(root: str | Path) -> tuple[Digits, Digits]:
-    """(train, test) from the four MNIST-format IDX files under `root`."""
+def load_idx_split(root: str | Path, split: str) -> Digits:
+    """One split ("train" or "test") from its two MNIST-format IDX files under `root`."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"data.root={root}: no such folder; {GET_DATA_HINT}")
-    splits = []
-    for split in ("train", "test"):
-        images, labels = (find_idx_file(root, split, kind) for kind in ("images", "labels"))
-        splits.append(read_idx_split(images, labels))
-    return splits[0], splits[1]
+    images, labels = (find_idx_file(root, split, kind) for kind in ("images", "labels"))
+    return read_idx_split(images, labels)
+
+
+def load_idx_dir(root: str | Path) -> tuple[Digits, Digits]:
+    """(train, test) from the four MNIST-format IDX files under `root`."""
+    return load_idx_split(root, "train"), load_idx_split(root, "test")

@@ -118,7 +118,7 @@ def write_run_report(
     history = _history(run_dir) if (run_dir / "tensorboard").is_dir() else {}
     if history:
         made["curves"] = figures.curves_figure(history)
-    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device))
+    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
     for i, (name, maps) in enumerate(_feature_maps(model.net, first)):
         if maps.ndim == 3:
             made[f"feature_maps_{i + 1}_{name.replace('.', '_')}"] = figures.feature_maps_figure(name, maps)

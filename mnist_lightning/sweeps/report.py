@@ -49,8 +49,8 @@ def _job(job_dir: Path) -> dict[str, Any]:
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "_overrides": overrides}
-    if (job_dir / "metrics.json").is_file():
-        metrics = json.loads((job_dir / "metrics.json").read_text())
+    if (job_dir / M.METRICS_FILE).is_file():
+        metrics = json.loads((job_dir / M.METRICS_FILE).read_text())
         # metrics.json from before the status key was written only by runs that finished
         row.update(metrics, **{M.STATUS: metrics.get(M.STATUS, M.OK)})
     elif (job_dir / FAILED_FILE).is_file():

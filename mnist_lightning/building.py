@@ -1,0 +1,38 @@
+"""Objects built from `_target_` nodes: a value their class refuses becomes one line that names the key.
+
+torch and Lightning check their arguments (a dropout of 1.5, a OneCycle pct_start of 2, devices=0)
+and raise ValueError, TypeError or their own exceptions, which Hydra wraps again. The user then
+sees two tracebacks for one mistake in one key; `build` turns them into a ConfigError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+from mnist_lightning.errors import ConfigError, UserError, user_error_in
+
+REFUSED = (InstantiationException, MisconfigurationException, ValueError, TypeError)
+
+
+def reason(err: BaseException) -> str:
+    """The first line of what the class itself said, under Hydra's wrapper."""
+    cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
+def build(key: str, node: Any, *call_args: Any, **kwargs: Any) -> Any:
+    """`instantiate(node, **kwargs)`, called with `call_args` when given (a `_partial_` node)."""
+    try:
+        built = instantiate(node, **kwargs)
+        return built(*call_args) if call_args else built
+    except UserError:
+        raise
+    except REFUSED as err:
+        if user_error_in(err) is not None:  # our own class's one-line error, wrapped by Hydra
+            raise
+        raise ConfigError(f"{key}: {reason(err)}; fix the value in {key}.*") from None
