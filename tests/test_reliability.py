@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from mnist_lightning import metrics as M
+from mnist_lightning.continuation import RESUME_KEY
 from mnist_lightning.data.folder import read_image_folder
 from mnist_lightning.errors import ConfigError, DataError, user_error_in
 from mnist_lightning.resume import resumed_config
@@ -81,6 +82,7 @@ def test_a_sigkilled_run_resumed_mid_epoch_ends_exactly_as_if_never_stopped(
     assert final["global_step"] == 2 * steps_per_epoch and final["epoch"] == 1
     metrics = json.loads((run / "metrics.json").read_text())
     assert _exact(metrics) == _exact(whole)  # the same numbers: no batch replayed, none skipped
+    assert metrics[M.FIT_SECONDS] >= killed[RESUME_KEY]["fit_seconds"]  # both parts' fit time counted
     assert metrics[M.VAL_ACC_BEST] == pytest.approx(float(final["state_dict"]["val_acc_best.max_value"]))
     assert sorted(p.name for p in (run / "tensorboard").iterdir() if p.is_dir()) == []  # no version_N
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 2  # one TB run, appended
