@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 class DivergenceGuard(Callback):
     """Stops training at a NaN or infinite loss, before any checkpoint can save the broken weights.
 
-    The loss is checked every step on a CPU (free there) and every `every` steps on a GPU, where
-    reading it costs a host sync; every check before a checkpoint save is made by LastCheckpoint.
-    Under DDP the ranks decide together, so that all of them stop at the same step.
+    The loss is checked every step in one CPU process (free there) and every `every` steps on a GPU,
+    where reading it costs a host sync, or under DDP, where the ranks decide together (a collective)
+    so that all of them stop at the same step. LastCheckpoint checks before every save as well.
     """
 
     def __init__(self, every: int, last_good: Path) -> None:
@@ -38,7 +38,8 @@ class DivergenceGuard(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         broken = ~torch.isfinite(loss.detach())  # no sync: stays on the device
         self.bad = broken if self.bad is None else self.bad | broken
-        if loss.device.type == "cpu" or trainer.global_step % self.every == 0:
+        free = loss.device.type == "cpu" and trainer.world_size == 1
+        if free or trainer.global_step % self.every == 0:
             self.check(trainer)
 
     def check(self, trainer: L.Trainer, weights: bool = False) -> None:

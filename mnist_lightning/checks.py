@@ -15,6 +15,11 @@ from mnist_lightning.errors import ConfigError
 SEED_RANGE = (0, 2**32 - 1)  # what numpy (and so seed_everything) accepts
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float from the config (a bool is neither, though Python counts it as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -70,7 +75,7 @@ def check_length(trainer: DictConfig) -> None:
 def check_learning_rate(optimizer: DictConfig) -> None:
     """A learning rate that moves the weights (torch itself refuses negative ones, but not zero)."""
     lr = optimizer.get("lr")
-    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
+    if is_number(lr) and lr == 0:
         raise ConfigError("optimizer.lr=0: nothing would be learned; use a positive learning rate, e.g. 1e-3")
 
 

@@ -14,10 +14,10 @@ from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import given_keys
 from mnist_lightning.errors import ConfigError, DataError
 from mnist_lightning.quiet import plural
+from mnist_lightning.trainer import last_checkpoint
 
 log = logging.getLogger(__name__)
 
-LAST_CKPT = Path("checkpoints") / "last.ckpt"
 # Overrides that say where or how fast to run, not what to run: a resumed run may change them.
 HARMLESS = (
     "trainer.accelerator",
@@ -52,10 +52,10 @@ def resumed_config(cfg: DictConfig, keys: list[str] | None = None) -> DictConfig
     run_dir = Path(cfg.resume).expanduser().resolve()
     keys = given_keys() if keys is None else keys
     check_overrides(run_dir, keys)
-    last = run_dir / LAST_CKPT
+    last = last_checkpoint(run_dir)
     if not last.is_file():
         raise DataError(
-            f"resume={run_dir}: no {LAST_CKPT} there; pass the directory of a run "
+            f"resume={run_dir}: no {last_checkpoint(Path())} there; pass the directory of a run "
             "that saved at least one checkpoint"
         )
     stored = OmegaConf.create(load_checkpoint(last)["hyper_parameters"])

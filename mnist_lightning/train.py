@@ -27,7 +27,7 @@ from mnist_lightning.resume import finished_results, resumed_config
 from mnist_lightning.runinfo import versions
 from mnist_lightning.sweeps.hparams import log_hparams
 from mnist_lightning.termination import terminable
-from mnist_lightning.trainer import LAST, build_trainer, check_accelerator
+from mnist_lightning.trainer import LAST, build_trainer, check_accelerator, last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return finished  # nothing to resume, and nothing is changed
     check_run(cfg)
     run_dir = Path(cfg.run_dir)
-    if cfg.ckpt_path == LAST and not (run_dir / "checkpoints" / f"{LAST}.ckpt").is_file():
+    if cfg.ckpt_path == LAST and not last_checkpoint(run_dir).is_file():
         raise DataError(
-            f"ckpt_path=last: no checkpoints/{LAST}.ckpt in {run_dir}; "
+            f"ckpt_path=last: no {last_checkpoint(Path())} in {run_dir}; "
             "to continue an earlier run use resume=<its run directory>"
         )
     datamodule, model = _prepare(cfg)

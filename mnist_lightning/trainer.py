@@ -21,6 +21,12 @@ from mnist_lightning.io import atomic_torch_save
 
 GPU_NAMES = ("gpu", "cuda")
 BEST, LAST = "best", "last"
+CHECKPOINTS = "checkpoints"  # the run directory's folder of best.ckpt and last.ckpt
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """`<run_dir>/checkpoints/last.ckpt`: the run's full state, to resume from."""
+    return run_dir / CHECKPOINTS / f"{LAST}.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -47,13 +53,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     # version="" keeps the event files in run_dir/tensorboard itself: one run directory, one TB run.
     logger = TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False)
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=run_dir / CHECKPOINTS,
         filename=BEST,
         monitor=M.VAL_ACC,
         mode="max",
         auto_insert_metric_name=False,
     )
-    last_path = run_dir / "checkpoints" / f"{LAST}.ckpt"
+    last_path = last_checkpoint(run_dir)
     guard = DivergenceGuard(cfg.progress_refresh, last_path)
     # The guard comes before last.ckpt's writer, so a broken step is never saved over a good one.
     callbacks: list[Callback] = [

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mnist_lightning.checks import is_number
 from mnist_lightning.errors import ConfigError
 
 
@@ -37,12 +38,8 @@ def _smooth_field(b: int, h: int, w: int, sigma: float, like: Tensor) -> Tensor:
     return blurred / (gain_h * gain_w)
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _non_negative(key: str, value: object) -> None:
-    if not (_number(value) and value >= 0):  # type: ignore[operator]
+    if not (is_number(value) and value >= 0):  # type: ignore[operator]
         raise ConfigError(f"data.augment.{key}={value}: must be a number, 0 or more")
 
 
@@ -64,11 +61,11 @@ class Augment(nn.Module):
         super().__init__()
         for key, value in (("degrees", degrees), ("translate", translate), ("elastic_alpha", elastic_alpha)):
             _non_negative(key, value)
-        if not (_number(elastic_sigma) and elastic_sigma > 0):
+        if not (is_number(elastic_sigma) and elastic_sigma > 0):
             raise ConfigError(
                 f"data.augment.elastic_sigma={elastic_sigma}: must be a positive number of pixels"
             )
-        if not (len(scale) == 2 and all(_number(s) and s > 0 for s in scale) and scale[0] <= scale[1]):
+        if not (len(scale) == 2 and all(is_number(s) and s > 0 for s in scale) and scale[0] <= scale[1]):
             raise ConfigError(f"data.augment.scale={list(scale)}: must be [low, high] with 0 < low <= high")
         self.degrees, self.translate = degrees, translate
         self.scale = (float(scale[0]), float(scale[1]))

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from mnist_lightning.checks import at_least
+from mnist_lightning.checks import at_least, is_number
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
@@ -50,7 +50,7 @@ class DigitDataModule(L.LightningDataModule):
             at_least(f"data.{key}", value, 1)
         at_least("data.eval_batch_size", eval_batch_size, 1, optional=True)  # null: data.batch_size
         at_least("data.num_workers", num_workers, 0)
-        if not isinstance(std, (int, float)) or std <= 0:
+        if not is_number(std) or std <= 0:
             raise ConfigError(f"data.std={std}: must be a positive number")
         self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
