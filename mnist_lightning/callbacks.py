@@ -137,6 +137,10 @@ class EpochLine(Callback):
         self.validated = False  # did this epoch run validation (not the sanity check)?
         self.ended: tuple[int, float, bool] | None = None  # (epoch, seconds, validated), not yet written
 
+    def on_train_start(self, trainer: L.Trainer, *args: Any) -> None:
+        # A run resumed in the middle of an epoch gets no on_train_epoch_start for that epoch.
+        self.start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         self._write(trainer)
         self.start, self.validated = time.perf_counter(), False
