@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -123,12 +124,33 @@ def given_keys(overrides: list[str] | None = None) -> list[str]:
     return [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)]
 
 
+# Lightning's loggers that, when Lightning is imported before any logging is set up, get a handler of
+# their own and stop propagating (lightning/pytorch/__init__.py, lightning/fabric/__init__.py).
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
+def lightning_logs_apart() -> None:
+    """Lightning's own lines (GPU available, checkpoint restored) on stderr, apart from the run's log.
+
+    Lightning keeps them apart only when it is imported before Hydra sets up logging, as it was when the
+    entry points imported it at the top. They import it after Hydra now, so they call this first.
+    """
+    if "lightning" in sys.modules:  # imported already: it has set its loggers up itself
+        return
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not logger.handlers:  # called again before Lightning was imported: one handler, not two
+            logger.addHandler(logging.StreamHandler())
+            logger.propagate = False
+
+
 def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
     """`python -m mnist_lightning.<tool>`: check the overrides, then run `task` as a Hydra app.
 
     A user error, caught before or inside `task`, exits with one line and status 2.
     """
     precheck(config_name)
+    lightning_logs_apart()
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def _main(cfg: DictConfig) -> None:

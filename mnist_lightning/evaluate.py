@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
-from mnist_lightning.building import build
-from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import given_keys, run_app
-from mnist_lightning.data import DigitDataModule
-from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.errors import DataError
-from mnist_lightning.io import write_bytes_atomic, write_json_atomic
-from mnist_lightning.quiet import log_where, quiet
-from mnist_lightning.reports import model_summary, write_run_report
-from mnist_lightning.trainer import check_accelerator
+
+if TYPE_CHECKING:
+    from mnist_lightning.data import DigitDataModule
+    from mnist_lightning.data.facts import DataFacts
 
 log = logging.getLogger("mnist_lightning.evaluate")  # not "__main__" under `python -m`
 
 
 def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDataModule:
     """The data to test on, normalised as the model was trained unless the command line says otherwise."""
+    from mnist_lightning.building import build  # heavy (Lightning): imported when used, so main() starts fast
+
     data_cfg = cfg.data if cfg.data else stored.data
     data_cfg.seed = stored.seed  # a folder's held-out test split is the one the run held out
     if cfg.data_root:
@@ -50,6 +46,15 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild the model from the checkpoint, test it on its data (or `data=...`), write metrics.json."""
+    import lightning as L
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from mnist_lightning.checkpoint import load_classifier
+    from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+    from mnist_lightning.quiet import log_where, quiet
+    from mnist_lightning.reports import model_summary, write_run_report
+    from mnist_lightning.trainer import check_accelerator
+
     quiet(cfg.verbose)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
     model, facts, stored = load_classifier(ckpt_path)

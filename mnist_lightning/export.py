@@ -10,36 +10,42 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import torch
 from omegaconf import DictConfig
-from torch import Tensor, nn
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
-from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import run_app
-from mnist_lightning.data.digits import normalize
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.io import write_atomic
-from mnist_lightning.quiet import quiet
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 log = logging.getLogger("mnist_lightning.export")
 METADATA_FILE = "mnist_lightning.json"  # TorchScript: the metadata travels as this extra file
 
 
-class Exported(nn.Module):
+def exported(net: nn.Module, loss: nn.Module, mean: float, std: float) -> nn.Module:
     """Raw pixels in, probabilities out: the network, its normalisation and its loss's probabilities."""
+    # heavy: torch is imported when used (the class is defined here for it), so the entry point starts fast
+    from torch import nn
 
-    def __init__(self, net: nn.Module, loss: nn.Module, mean: float, std: float) -> None:
-        super().__init__()
-        self.net, self.loss, self.mean, self.std = net, loss, mean, std
+    from mnist_lightning.data.digits import normalize
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.loss.probs(self.net(normalize(images, self.mean, self.std)))  # (B, H, W) -> (B, K)
+    class Exported(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net, self.loss, self.mean, self.std = net, loss, mean, std
+
+        def forward(self, images: Tensor) -> Tensor:
+            return self.loss.probs(self.net(normalize(images, self.mean, self.std)))  # (B, H, W) -> (B, K)
+
+    return Exported()
 
 
-def _onnx(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
+def _onnx(model: nn.Module, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
+    import torch
+
     try:
         import onnx  # noqa: F401  (optional, like the onnxscript that torch's exporter needs)
         import onnxscript  # noqa: F401
@@ -60,7 +66,9 @@ def _onnx(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str
     f.write(proto.SerializeToString())  # one protobuf: our models are far below its 2 GB limit
 
 
-def _torchscript(model: Exported, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
+def _torchscript(model: nn.Module, example: Tensor, f: BinaryIO, metadata: dict[str, str]) -> None:
+    import torch
+
     with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; it still loads everywhere
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(model, example)
@@ -72,12 +80,18 @@ WRITERS = {"onnx": _onnx, "torchscript": _torchscript}
 
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Write the checkpoint's model as `cfg.format` to `cfg.out`; returns what was written."""
-    quiet(cfg.verbose)
-    if cfg.format not in WRITERS:
+    if cfg.format not in WRITERS:  # before the imports, so that it answers at once
         raise ConfigError(f"format={cfg.format}: unknown export format; use one of {', '.join(WRITERS)}")
+    import torch
+
+    from mnist_lightning.checkpoint import load_classifier
+    from mnist_lightning.io import write_atomic
+    from mnist_lightning.quiet import quiet
+
+    quiet(cfg.verbose)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
     model, digits, _ = load_classifier(ckpt_path)
-    exported = Exported(model.net, model.loss, digits.mean, digits.std).eval()
+    module = exported(model.net, model.loss, digits.mean, digits.std).eval()
     example = torch.zeros((2, *digits.input_shape[1:]), dtype=torch.uint8)  # (B, H, W)
     metadata = {
         "input": f"images: uint8 (batch, {digits.input_shape[1]}, {digits.input_shape[2]}), "
@@ -88,7 +102,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     }
     out = Path(cfg.out).expanduser()
     with torch.no_grad():  # written whole, then renamed: never a half-written model file
-        write_atomic(out, lambda f: WRITERS[cfg.format](exported, example, f, metadata))
+        write_atomic(out, lambda f: WRITERS[cfg.format](module, example, f, metadata))
     log.info("Wrote %s model to %s (%d bytes)", cfg.format, out, out.stat().st_size)
     return {"out": str(out), "format": cfg.format, **metadata}
 

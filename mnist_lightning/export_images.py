@@ -13,7 +13,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
-from mnist_lightning.building import build
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError
 
@@ -74,6 +73,9 @@ def export_images(cfg: DictConfig) -> dict:
         raise ConfigError("out is required: add out=DIR, a new folder to write the images into")
     out = Path(cfg.out).expanduser()
     check_out(out)  # every check comes before loading, which can take a while
+    # heavy (Lightning), like the data package: imported after the checks, so that they answer at once
+    from mnist_lightning.building import build
+
     datamodule = build("data", cfg.data)
     # load(), not setup(): the source's official splits, without validation carved out of train.
     train, test = datamodule.load()

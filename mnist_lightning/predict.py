@@ -7,21 +7,17 @@ import glob
 import io
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 from omegaconf import DictConfig
 from PIL import Image
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
-from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import DataError
-from mnist_lightning.io import write_bytes_atomic
-from mnist_lightning.preprocess import to_mnist
-from mnist_lightning.quiet import plural
-from mnist_lightning.reports.figures import png_bytes, probability_figure
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
 
@@ -36,6 +32,9 @@ def image_suffixes() -> set[str]:
 
 def find_images(inputs: str) -> list[Path]:
     """The image files named by `inputs`: one file, a folder's images (sorted), or a glob's matches."""
+    # heavy (quiet imports Lightning): imported when used, so the entry point starts fast
+    from mnist_lightning.quiet import plural
+
     path = Path(inputs).expanduser()
     if path.is_file():
         return [path]  # named explicitly: read it whatever its suffix
@@ -61,6 +60,8 @@ def find_images(inputs: str) -> list[Path]:
 
 def _read(path: Path) -> np.ndarray:
     """One image file, preprocessed to MNIST's 28x28 (raises OSError/ValueError when unreadable)."""
+    from mnist_lightning.preprocess import to_mnist
+
     with Image.open(path) as image:
         image.load()  # decode now: a truncated file fails here, inside the caller's try
         return to_mnist(image)
@@ -83,6 +84,14 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify every image in `cfg.inputs`; print a table, write the CSV (and plots); return the rows."""
+    import numpy as np
+    import torch
+
+    from mnist_lightning.checkpoint import load_classifier
+    from mnist_lightning.io import write_bytes_atomic
+    from mnist_lightning.quiet import plural
+    from mnist_lightning.reports.figures import png_bytes, probability_figure
+
     files = find_images(str(cfg.inputs))
     model, facts, _ = load_classifier(Path(cfg.ckpt_path).expanduser().resolve())
     readable: list[tuple[Path, np.ndarray]] = []

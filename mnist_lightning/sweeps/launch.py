@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 GPU_ACCELERATORS = ("gpu", "cuda", "auto")
@@ -34,6 +33,8 @@ def share_machine(cfg: DictConfig, launcher: Mapping[str, Any], job_num: int) ->
     Threads: the launcher's `cpus_per_task` (submitit), else cores // parallel jobs, so N jobs
     never oversubscribe the cores. GPUs: with several, parallel job k trains on GPU k mod count.
     """
+    import torch  # heavy: imported when used, so the entry points that import this module start fast
+
     parallel = parallel_jobs(launcher)
     if cfg.threads is None:
         threads = launcher.get("cpus_per_task") or (

@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
 from mnist_lightning.errors import user_error_in
-from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,6 +35,9 @@ COLUMNS = ("rank", "job", M.STATUS, *METRIC_COLUMNS, "overrides", "error")
 
 def record_failure(run_dir: Path, err: BaseException) -> str:
     """Write the job's error line (and traceback) to failed.json; the line, for the log."""
+    # mnist_lightning.io imports torch: imported when used, so the entry points importing this start fast
+    from mnist_lightning.io import write_json_atomic
+
     user_error = user_error_in(err)
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
     line = str(user_error) if user_error else f"{type(err).__name__}: {first}"
@@ -163,18 +165,20 @@ def seed_figure(groups: list[dict[str, Any]]) -> Figure:
     return fig
 
 
-def _plot(groups: list[dict[str, Any]], path: Path) -> None:
+def _png(groups: list[dict[str, Any]]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig = seed_figure(groups)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def write_report(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Write report.csv, report.md and report.png into `sweep_dir`; the ranked rows."""
+    from mnist_lightning.io import write_bytes_atomic
+
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir)
     groups = seed_groups(jobs)
@@ -184,7 +188,7 @@ def write_report(sweep_dir: str | Path) -> list[dict[str, Any]]:
     writer.writerows(jobs)
     write_bytes_atomic(sweep_dir / "report.csv", table.getvalue().encode())
     write_bytes_atomic(sweep_dir / "report.md", _markdown(jobs, groups, sweep_dir).encode())
-    _plot(groups, sweep_dir / "report.png")
+    write_bytes_atomic(sweep_dir / "report.png", _png(groups))
     diverged = sum(row[M.STATUS] == M.DIVERGED for row in jobs)
     log.info("Sweep report: %s (%d jobs, %d failed or incomplete, %d diverged)",
              sweep_dir / "report.md", len(jobs), len(unfinished(jobs)), diverged)  # fmt: skip
