@@ -6,12 +6,14 @@ import csv
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import DictConfig
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnist_lightning import metrics as M
+from mnist_lightning.reports import figures
 from mnist_lightning.train import train
 
 FIGURES = ("confusion_matrix", "curves", "predictions", "mistakes")
@@ -63,3 +65,16 @@ def test_mlp_report_has_no_feature_maps_and_report_false_writes_none(
     )
     train(off)
     assert not (Path(off.run_dir) / "report").exists()
+
+
+def test_image_grids_are_one_axes_each_and_may_be_empty() -> None:
+    digits = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)  # (N, 28, 28)
+    made = [
+        figures.digits_figure(digits, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], [0.9] * 5, "Some"),
+        figures.digits_figure(digits[:0], [], [], [], "No mistakes"),
+        figures.feature_maps_figure("conv", np.random.default_rng(1).random((40, 6, 6))),  # 32 of 40 shown
+    ]
+    for fig in made:
+        assert len(fig.axes) == 1  # one mosaic, not a subplot per cell
+        pixels = figures.render(fig)
+        assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
