@@ -6,12 +6,13 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
@@ -42,21 +43,24 @@ def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray,
     return test.images[index].cpu().numpy(), test.labels[index].cpu().numpy(), pred.numpy(), conf.numpy()
 
 
-def _per_class(cm: np.ndarray) -> list[dict[str, Any]]:
-    rows = []
+def _per_class_csv(cm: np.ndarray) -> bytes:
+    """per_class.csv of the (K, K) true x predicted counts: support, correct, accuracy, precision, recall."""
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["digit", "support", "correct", "accuracy", "precision", "recall"])
     for digit in range(len(cm)):
         support, predicted, correct = cm[digit].sum(), cm[:, digit].sum(), cm[digit, digit]
-        rows.append({
-            "digit": digit, "support": int(support), "correct": int(correct),
-            "accuracy": round(correct / support, 4) if support else "",
-            "precision": round(correct / predicted, 4) if predicted else "",
-            "recall": round(correct / support, 4) if support else "",
-        })  # fmt: skip
-    return rows
+        recall = round(correct / support, 4) if support else ""  # accuracy within a class is its recall
+        precision = round(correct / predicted, 4) if predicted else ""
+        writer.writerow([digit, int(support), int(correct), recall, precision, recall])
+    return table.getvalue().encode()
 
 
 def _history(run_dir: Path) -> dict[str, list[float]]:
     """Per-epoch values of the run's own logged curves, read back from its TensorBoard files."""
+    if not (run_dir / "tensorboard").is_dir():
+        return {}
+    # Read back rather than kept in memory: a resumed run's earlier epochs are only in these files.
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
     with silenced(TENSORBOARD_LOG):  # "Directory watcher advancing ...": our own files, nothing to tell
         events.Reload()
@@ -83,51 +87,57 @@ def _feature_maps(net: nn.Module, image: torch.Tensor) -> list[tuple[str, np.nda
     return maps
 
 
+def _draw(
+    cm: np.ndarray, model: Classifier, datamodule: DigitDataModule, run_dir: Path
+) -> Iterator[tuple[str, Figure]]:
+    """(file name, figure) for each figure, one at a time; `cm` (K, K) is true x predicted."""
+    yield "confusion_matrix", figures.confusion_figure(cm)
+    if history := _history(run_dir):
+        yield "curves", figures.curves_figure(history)
+    images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W), (N,), (N,), (N,)
+    all_wrong = np.flatnonzero(preds != labels)
+    wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
+    grids = {
+        "predictions": (slice(GRID), "Sample test predictions"),
+        "mistakes": (wrong, f"Most confident mistakes ({len(all_wrong)} in all)"),
+    }
+    for name, (pick, title) in grids.items():
+        yield name, figures.digits_figure(images[pick], labels[pick], preds[pick], confs[pick], title)
+    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
+    for i, (layer, maps) in enumerate(_feature_maps(model.net, first)):
+        if maps.ndim == 3:  # (C, H, W): a conv layer's channels
+            name = f"feature_maps_{i + 1}_{layer.replace('.', '_')}"
+            yield name, figures.feature_maps_figure(layer, maps)
+
+
 def write_run_report(
-    model: Classifier, datamodule: DigitDataModule, run_dir: Path, logger: TensorBoardLogger | None = None
+    model: Classifier,
+    datamodule: DigitDataModule,
+    run_dir: Path,
+    logger: TensorBoardLogger | None = None,
 ) -> Path:
     """Write every report file for a tested model into `run_dir/report/` (and figures to TensorBoard).
 
     The confusion matrix and per_class.csv are the test pass's own counts over every process, so
     they agree with metrics.json exactly; the image grids show the images this process tested.
+    Each figure is drawn once: the same pixels go to its PNG and to TensorBoard.
     """
     start = time.perf_counter()
-    out = run_dir / "report"
-    was_training = model.training
-    model.eval()
     assert model.tested_confusion is not None, "write_run_report needs a model that trainer.test() has tested"
     cm = model.tested_confusion.numpy()  # (K, K): true x predicted
-    images, labels, preds, confs = _tested(model, datamodule)
-    table = io.StringIO()
-    writer = csv.DictWriter(
-        table, fieldnames=["digit", "support", "correct", "accuracy", "precision", "recall"]
-    )
-    writer.writeheader()
-    writer.writerows(_per_class(cm))
-    write_bytes_atomic(out / "per_class.csv", table.getvalue().encode())
-
-    all_wrong = np.flatnonzero(preds != labels)
-    wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
-    made = {
-        "confusion_matrix": figures.confusion_figure(cm),
-        "predictions": figures.digits_figure(images[:GRID], labels[:GRID], preds[:GRID], confs[:GRID],
-                                             "Sample test predictions"),
-        "mistakes": figures.digits_figure(images[wrong], labels[wrong], preds[wrong], confs[wrong],
-                                          f"Most confident mistakes ({len(all_wrong)} in all)"),
-    }  # fmt: skip
-    history = _history(run_dir) if (run_dir / "tensorboard").is_dir() else {}
-    if history:
-        made["curves"] = figures.curves_figure(history)
-    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
-    for i, (name, maps) in enumerate(_feature_maps(model.net, first)):
-        if maps.ndim == 3:
-            made[f"feature_maps_{i + 1}_{name.replace('.', '_')}"] = figures.feature_maps_figure(name, maps)
-    for name, fig in made.items():
+    out = run_dir / "report"
+    write_bytes_atomic(out / "per_class.csv", _per_class_csv(cm))
+    was_training = model.training
+    model.eval()
+    written = 1
+    for name, fig in _draw(cm, model, datamodule, run_dir):
+        pixels = figures.render(fig)  # (H, W, 3) uint8
+        write_bytes_atomic(out / f"{name}.png", figures.encode_png(pixels))
         if logger is not None and not name.startswith("feature_maps"):
-            logger.experiment.add_figure(f"report/{name}", fig, close=False)
-        write_bytes_atomic(out / f"{name}.png", figures.png_bytes(fig))
+            logger.experiment.add_image(f"report/{name}", pixels, dataformats="HWC")
+        written += 1
     if logger is not None:
         logger.experiment.flush()
     model.train(was_training)
-    log.info("Wrote %s in %.1f s", plural(len(made) + 1, "report file"), time.perf_counter() - start)
+    log.info("Wrote %s in %.1f s", plural(written, "report file"), time.perf_counter() - start)
     return out
