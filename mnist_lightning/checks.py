@@ -1,11 +1,13 @@
 """Values that torch or Lightning would take without a word, or fail on with a traceback: refused at start.
 
 Each check names the key, the problem and the fix in one line. They cover the run's own scalars,
-how long training lasts (a run that trains nothing or never ends), and the learning rate.
+the report's figures, how long training lasts (a run that trains nothing or never ends), and the
+learning rate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from omegaconf import DictConfig
@@ -79,8 +81,22 @@ def check_learning_rate(optimizer: DictConfig) -> None:
         raise ConfigError("optimizer.lr=0: nothing would be learned; use a positive learning rate, e.g. 1e-3")
 
 
+def check_report_figures(names: Sequence[str] | None) -> None:
+    """Figures the report knows: a mistyped name would otherwise draw nothing, silently."""
+    # Imported here: the report imports the data modules, which import this module.
+    from mnist_lightning.reports.run_report import FIGURES
+
+    unknown = [name for name in names or () if name not in FIGURES]
+    if names and unknown:
+        raise ConfigError(
+            f"report_figures=[{','.join(names)}]: no figure named {unknown[0]!r}; "
+            f"name some of {', '.join(FIGURES)}, or null for all"
+        )
+
+
 def check_run(cfg: DictConfig) -> None:
     """Every check above, before any data is read."""
     check_scalars(cfg)
+    check_report_figures(cfg.get("report_figures"))
     check_length(cfg.trainer)
     check_learning_rate(cfg.optimizer)

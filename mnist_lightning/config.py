@@ -33,6 +33,7 @@ class Config:
     ckpt_path: str | None = None  # resume fit from this Lightning checkpoint
     test: bool = True  # test the best checkpoint after fit
     report: bool = True  # after testing, write figures and tables to <run_dir>/report/
+    report_figures: list[str] | None = None  # the figures report/ draws (run_report.FIGURES); null: all
     channels_last: bool = False  # NHWC memory format for the network and its inputs (convnets)
     compile: bool = False  # torch.compile the network
     threads: int | None = None  # torch intra-op threads; null keeps torch's default

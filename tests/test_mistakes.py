@@ -35,6 +35,7 @@ MISTAKES = [
     ("no epochs", ["T", "trainer.max_epochs=0"], "trainer.max_epochs=0"),
     ("no batches", ["T", "trainer.limit_train_batches=0"], "trainer.limit_train_batches=0"),
     ("zero learning rate", ["T", "optimizer.lr=0"], "optimizer.lr=0"),
+    ("unknown report figure", ["T", "report_figures=[curvs]"], "report_figures=[curvs]: no figure"),
     ("zero eval batch", ["T", "data.eval_batch_size=0"], "data.eval_batch_size=0"),
     ("zero threads", ["T", "threads=0"], "threads=0"),
     ("dropout above 1", ["T", "model.net.dropout=1.5"], "model.net: dropout probability"),

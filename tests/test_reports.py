@@ -14,7 +14,10 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnist_lightning import metrics as M
+from mnist_lightning.checks import check_run
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.reports import figures
+from mnist_lightning.reports.run_report import FIGURES as REPORT_FIGURES
 from mnist_lightning.train import train
 
 FIGURES = ("confusion_matrix", "curves", "predictions", "mistakes")
@@ -72,6 +75,31 @@ def test_mlp_report_has_no_feature_maps_and_report_false_writes_none(
     )
     train(off)
     assert not (Path(off.run_dir) / "report").exists()
+
+
+def test_report_draws_only_the_figures_asked_for(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    cfg = compose(
+        "data=idx", f"data.root={tiny_mnist}", "data.val_size=40", "report=true",
+        "report_figures=[confusion_matrix]",
+    )  # fmt: skip
+    train(cfg)
+    report = Path(cfg.run_dir) / "report"
+    assert {p.name for p in report.iterdir()} == {"confusion_matrix.png", "per_class.csv", "summary.txt"}
+    events = EventAccumulator(str(Path(cfg.run_dir) / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["report/confusion_matrix"]
+
+
+def test_an_unknown_report_figure_is_one_line_naming_the_choices(compose: Callable[..., DictConfig]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_run(compose("report_figures=[curves,confusion]"))
+    message = str(refused.value)
+    assert message.startswith("report_figures=[curves,confusion]: no figure named 'confusion'")
+    assert (
+        "\n" not in message and all(name in message for name in REPORT_FIGURES) and "null for all" in message
+    )
 
 
 def test_image_grids_are_one_axes_each_and_may_be_empty() -> None:

@@ -1,4 +1,4 @@
-"""`write_run_report`: confusion matrix, per-class table, curves, predictions, mistakes, feature maps."""
+"""`write_run_report`: per_class.csv, and the figures asked for (confusion matrix, curves, grids, maps)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,8 @@ from mnist_lightning.reports import figures
 
 log = logging.getLogger(__name__)
 GRID = 32  # digits per predictions / mistakes grid
+# What report_figures may name (checks.py refuses any other); feature_maps: one figure per conv layer.
+FIGURES = ("confusion_matrix", "curves", "predictions", "mistakes", "feature_maps")
 CURVES = (M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC)
 TENSORBOARD_LOG = "tensorboard"  # tensorboard's own logger: its directory watcher logs every file it reads
 
@@ -88,26 +90,30 @@ def _feature_maps(net: nn.Module, image: torch.Tensor) -> list[tuple[str, np.nda
 
 
 def _draw(
-    cm: np.ndarray, model: Classifier, datamodule: DigitDataModule, run_dir: Path
+    asked: set[str], cm: np.ndarray, model: Classifier, datamodule: DigitDataModule, run_dir: Path
 ) -> Iterator[tuple[str, Figure]]:
-    """(file name, figure) for each figure, one at a time; `cm` (K, K) is true x predicted."""
-    yield "confusion_matrix", figures.confusion_figure(cm)
-    if history := _history(run_dir):
+    """(file name, figure) for each figure asked for, one at a time; `cm` (K, K) is true x predicted."""
+    if "confusion_matrix" in asked:
+        yield "confusion_matrix", figures.confusion_figure(cm)
+    if "curves" in asked and (history := _history(run_dir)):
         yield "curves", figures.curves_figure(history)
-    images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W), (N,), (N,), (N,)
-    all_wrong = np.flatnonzero(preds != labels)
-    wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
-    grids = {
-        "predictions": (slice(GRID), "Sample test predictions"),
-        "mistakes": (wrong, f"Most confident mistakes ({len(all_wrong)} in all)"),
-    }
-    for name, (pick, title) in grids.items():
-        yield name, figures.digits_figure(images[pick], labels[pick], preds[pick], confs[pick], title)
-    first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
-    for i, (layer, maps) in enumerate(_feature_maps(model.net, first)):
-        if maps.ndim == 3:  # (C, H, W): a conv layer's channels
-            name = f"feature_maps_{i + 1}_{layer.replace('.', '_')}"
-            yield name, figures.feature_maps_figure(layer, maps)
+    if asked & {"predictions", "mistakes"}:
+        images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W), (N,), (N,), (N,)
+        all_wrong = np.flatnonzero(preds != labels)
+        wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
+        grids = {
+            "predictions": (slice(GRID), "Sample test predictions"),
+            "mistakes": (wrong, f"Most confident mistakes ({len(all_wrong)} in all)"),
+        }
+        for name, (pick, title) in grids.items():
+            if name in asked:
+                yield name, figures.digits_figure(images[pick], labels[pick], preds[pick], confs[pick], title)
+    if "feature_maps" in asked:
+        first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
+        for i, (layer, maps) in enumerate(_feature_maps(model.net, first)):
+            if maps.ndim == 3:  # (C, H, W): a conv layer's channels
+                name = f"feature_maps_{i + 1}_{layer.replace('.', '_')}"
+                yield name, figures.feature_maps_figure(layer, maps)
 
 
 def write_run_report(
@@ -115,9 +121,11 @@ def write_run_report(
     datamodule: DigitDataModule,
     run_dir: Path,
     logger: TensorBoardLogger | None = None,
+    names: Collection[str] | None = None,
 ) -> Path:
-    """Write every report file for a tested model into `run_dir/report/` (and figures to TensorBoard).
+    """Write per_class.csv and the figures asked for into `run_dir/report/` (and TensorBoard).
 
+    `names` (from FIGURES) defaults to the run's own report_figures, saved with the model; unset: all.
     The confusion matrix and per_class.csv are the test pass's own counts over every process, so
     they agree with metrics.json exactly; the image grids show the images this process tested.
     Each figure is drawn once: the same pixels go to its PNG and to TensorBoard.
@@ -127,10 +135,11 @@ def write_run_report(
     cm = model.tested_confusion.numpy()  # (K, K): true x predicted
     out = run_dir / "report"
     write_bytes_atomic(out / "per_class.csv", _per_class_csv(cm))
+    names = model.hparams.get("report_figures") if names is None else names
     was_training = model.training
     model.eval()
     written = 1
-    for name, fig in _draw(cm, model, datamodule, run_dir):
+    for name, fig in _draw(set(FIGURES if names is None else names), cm, model, datamodule, run_dir):
         pixels = figures.render(fig)  # (H, W, 3) uint8
         write_bytes_atomic(out / f"{name}.png", figures.encode_png(pixels))
         if logger is not None and not name.startswith("feature_maps"):
