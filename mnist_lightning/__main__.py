@@ -19,6 +19,7 @@ from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
 from mnist_lightning.termination import Terminated
+from mnist_lightning.timeline import mark
 
 log = logging.getLogger("mnist_lightning")
 
@@ -30,10 +31,12 @@ NO_VALUE = float("nan")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _main(cfg: DictConfig) -> float:
     """Train with the composed config; returns best val accuracy, the value sweeps optimise."""
+    mark("composed")
     # Imported only now, after the config is composed and checked: the 4 s of torch and Lightning
     # never delay `--help` or the one-line error of a mistyped override.
     from mnist_lightning.train import train
 
+    mark("imported")
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         return _objective(exit_on_user_error(lambda: train(cfg)))
     hydra_cfg = HydraConfig.get()
@@ -58,6 +61,7 @@ def _objective(results: dict) -> float:
 
 def main() -> None:
     """Check the command line's overrides, then run the Hydra app; a signal ends it with 128 + its number."""
+    mark("main")
     precheck("config")
     lightning_logs_apart()
     try:

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from mnist_lightning import metrics as M
+from mnist_lightning import timeline
 from mnist_lightning.building import build, reason
 from mnist_lightning.checks import check_run
 from mnist_lightning.data import DigitDataModule
@@ -43,6 +44,7 @@ def _prepare(cfg: DictConfig) -> tuple[DigitDataModule, Classifier]:
     datamodule.setup("fit")  # the network's input shape comes from the data
     model = build_classifier(cfg, datamodule.facts)
     model.versions = versions()
+    timeline.mark("data")
     return datamodule, model
 
 
@@ -58,11 +60,13 @@ def _fit_and_test(
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize(trainer.strategy.root_device)  # count queued GPU work in the fit time
         model.fit_seconds = model.fit_seconds_before + time.perf_counter() - model.fit_started
+    timeline.mark("fit")
     results = _fitted(trainer, model, M.OK)
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
         (tested,) = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=True)
         results.update(M.tested_results(tested))
+        timeline.mark("test")
     return results
 
 
@@ -119,6 +123,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         release(trainer, failed=False)  # DDP: the ranks this process started have finished
     if trainer.is_global_zero:
         _write_end(cfg, results, model, datamodule, trainer, run_dir)
+        write_json_atomic(run_dir / timeline.FILE, timeline.marks())
     return results
 
 
@@ -163,3 +168,4 @@ def _write_end(
     else:
         log.info("Not tested (test=false): %s, %s", val, fit)
     log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]
+    timeline.mark("report")

@@ -1,4 +1,4 @@
-"""Entry points start fast (issue 15): importing one loads none of the heavy libraries, nor our reports.
+"""Speed from Enter to exit (issue 15): entry points that import fast, a run's timeline, a quick exit.
 
 torch and Lightning alone take ~4 s to import on a 2-core CPU; an entry point imports them inside the
 function that needs them, after Hydra has composed and checked the config, so that `--help` and a
@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from conftest import make_tiny_mnist
+
+from mnist_lightning import timeline
 
 ENTRY_POINTS = (
     "mnist_lightning.__main__",
@@ -41,3 +46,29 @@ def _heavy_imported_by(module: str) -> list[str]:
 @pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_importing_an_entry_point_loads_no_heavy_library(module: str) -> None:
     assert _heavy_imported_by(module) == []
+
+
+def test_a_mark_drops_the_later_marks_of_an_earlier_job() -> None:
+    for phase in timeline.PHASES:
+        timeline.mark(phase)
+    timeline.mark("composed")  # a multirun's next job: the first job's data, fit, ... are not its own
+    assert list(timeline.marks()) == ["main", "composed"]
+
+
+def test_a_run_leaves_its_timeline(tmp_path: Path) -> None:
+    tiny, run = make_tiny_mnist(tmp_path / "tiny"), tmp_path / "run"
+    started = time.time()
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "mnist_lightning", "data=idx", f"data.root={tiny}", "data.val_size=40",
+            "model=mlp", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+            "threads=1", "report=false", "trainer.enable_progress_bar=false", f"hydra.run.dir={run}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    ended = time.time()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    marks = json.loads((run / timeline.FILE).read_text())
+    assert sorted(marks, key=marks.__getitem__) == list(timeline.PHASES)
+    assert started < marks["main"] and marks["report"] < ended
