@@ -18,7 +18,7 @@ from mnist_lightning.cli import CONF_DIR, lightning_logs_apart, precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
-from mnist_lightning.termination import Terminated
+from mnist_lightning.termination import Terminated, quick_exit
 from mnist_lightning.timeline import mark
 
 log = logging.getLogger("mnist_lightning")
@@ -64,6 +64,7 @@ def main() -> None:
     mark("main")
     precheck("config")
     lightning_logs_apart()
+    quick_exit()
     try:
         _main()
     except Terminated as stop:

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.config import group_options
 from mnist_lightning.errors import exit_on_user_error
+from mnist_lightning.termination import quick_exit
 
 
 def _conf_dir() -> Path:
@@ -124,16 +125,14 @@ def given_keys(overrides: list[str] | None = None) -> list[str]:
     return [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides)]
 
 
-# Lightning's loggers that, when Lightning is imported before any logging is set up, get a handler of
-# their own and stop propagating (lightning/pytorch/__init__.py, lightning/fabric/__init__.py).
+# What Lightning imported before any logging is set up gives a handler and stops propagating.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
 
 def lightning_logs_apart() -> None:
     """Lightning's own lines (GPU available, checkpoint restored) on stderr, apart from the run's log.
 
-    Lightning keeps them apart only when it is imported before Hydra sets up logging, as it was when the
-    entry points imported it at the top. They import it after Hydra now, so they call this first.
+    Lightning does so itself only when imported before Hydra sets up logging, as the entry points once did.
     """
     if "lightning" in sys.modules:  # imported already: it has set its loggers up itself
         return
@@ -151,6 +150,7 @@ def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
     """
     precheck(config_name)
     lightning_logs_apart()
+    quick_exit()
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
     def _main(cfg: DictConfig) -> None:

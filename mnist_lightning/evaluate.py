@@ -78,6 +78,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             run_dir / "report" / "summary.txt", model_summary(model.net, facts.input_shape).encode()
         )
         report = write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
+        # The report reopened the event file that the test closed: closed again, as train() does.
+        trainer.logger.finalize("success")  # type: ignore[union-attr]
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
     log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]
     return results

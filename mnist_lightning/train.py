@@ -160,6 +160,9 @@ def _write_end(
     report = None
     if cfg.report and cfg.test:
         report = write_run_report(model, dm, run_dir, trainer.logger)  # type: ignore[arg-type]
+    # The hparams and the report reopened the event file that fit and test closed: closed again here,
+    # so that its events are on disk and its writer thread ends before the process exits.
+    trainer.logger.finalize("success")  # type: ignore[union-attr]
     best_val = results[M.VAL_ACC_BEST]
     val = "no validation" if best_val is None else f"best val {100 * best_val:.2f}%"
     fit = f"{plural(results[M.EPOCHS], 'epoch')}, fit {results[M.FIT_SECONDS]:.1f} s"

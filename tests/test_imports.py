@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_tiny_mnist
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnist_lightning import timeline
 
@@ -55,14 +56,14 @@ def test_a_mark_drops_the_later_marks_of_an_earlier_job() -> None:
     assert list(timeline.marks()) == ["main", "composed"]
 
 
-def test_a_run_leaves_its_timeline(tmp_path: Path) -> None:
+def test_a_run_leaves_its_timeline_and_its_closed_tensorboard_events(tmp_path: Path) -> None:
     tiny, run = make_tiny_mnist(tmp_path / "tiny"), tmp_path / "run"
     started = time.time()
     proc = subprocess.run(
         [
             sys.executable, "-m", "mnist_lightning", "data=idx", f"data.root={tiny}", "data.val_size=40",
             "model=mlp", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-            "threads=1", "report=false", "trainer.enable_progress_bar=false", f"hydra.run.dir={run}",
+            "threads=1", "report=true", "trainer.enable_progress_bar=false", f"hydra.run.dir={run}",
             f"data.cache_dir={tmp_path / 'cache'}",
         ],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -72,3 +73,8 @@ def test_a_run_leaves_its_timeline(tmp_path: Path) -> None:
     marks = json.loads((run / timeline.FILE).read_text())
     assert sorted(marks, key=marks.__getitem__) == list(timeline.PHASES)
     assert started < marks["main"] and marks["report"] < ended
+    # Written after fit and test had closed the event file, and still on disk after the quick exit.
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert "report/confusion_matrix" in events.Tags()["images"]
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
