@@ -88,14 +88,16 @@ def fail(line: str) -> NoReturn:
 
 def shared_settings_chosen(args: list[str]) -> str | None:
     """A group option starting with `_` (data=_base): shared settings that real options build on."""
+    values = [(o.key_or_group, o.value()) for o in OverridesParser.create().parse_overrides(args)]
+    shared = [(group, value) for group, value in values if isinstance(value, str) and value.startswith("_")]
+    if not shared:  # walking every config group takes ~0.25 s: only when an override needs it
+        return None
     groups = group_options()
-    for override in OverridesParser.create().parse_overrides(args):
-        group, value = override.key_or_group, override.value()
-        if isinstance(value, str) and value.startswith("_") and group in groups:
-            options = groups[group]
+    for group, value in shared:
+        if group in groups:
             return (
                 f"{group}={value}: files starting with _ hold settings the options share; "
-                f"choose one of {', '.join(options)}"
+                f"choose one of {', '.join(groups[group])}"
             )
     return None
 
