@@ -18,7 +18,7 @@ from mnist_lightning.cli import CONF_DIR, lightning_logs_apart, precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.report import record_failure
-from mnist_lightning.termination import Terminated, quick_exit
+from mnist_lightning.termination import Terminated, freeze_imports, quick_exit
 from mnist_lightning.timeline import mark
 
 log = logging.getLogger("mnist_lightning")
@@ -36,6 +36,7 @@ def _main(cfg: DictConfig) -> float:
     # never delay `--help` or the one-line error of a mistyped override.
     from mnist_lightning.train import train
 
+    freeze_imports()
     mark("imported")
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         return _objective(exit_on_user_error(lambda: train(cfg)))

@@ -56,6 +56,16 @@ def test_a_mark_drops_the_later_marks_of_an_earlier_job() -> None:
     assert list(timeline.marks()) == ["main", "composed"]
 
 
+def test_imports_are_frozen_once_so_a_later_job_never_freezes_an_earlier_jobs_garbage() -> None:
+    code = (
+        "import gc; from mnist_lightning.termination import freeze_imports; freeze_imports(); "
+        "frozen = gc.get_freeze_count(); later = [[] for _ in range(1000)]; freeze_imports(); "
+        "print(frozen > 0 and gc.get_freeze_count() == frozen)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["True"], proc.stderr[-2000:]
+
+
 def test_a_run_leaves_its_timeline_and_its_closed_tensorboard_events(tmp_path: Path) -> None:
     tiny, run = make_tiny_mnist(tmp_path / "tiny"), tmp_path / "run"
     started = time.time()
