@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schema)
 from mnist_lightning import metrics as M
+from mnist_lightning import warm
 from mnist_lightning.cli import CONF_DIR, lightning_logs_apart, precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
@@ -62,6 +63,7 @@ def _objective(results: dict) -> float:
 
 def main() -> None:
     """Check the command line's overrides, then run the Hydra app; a signal ends it with 128 + its number."""
+    warm.hand_over(main)  # to a warm process, when one is ready; it exits as the command did
     mark("main")
     precheck("config")
     lightning_logs_apart()

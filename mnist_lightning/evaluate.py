@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
 from mnist_lightning import metrics as M
+from mnist_lightning import warm
 from mnist_lightning.cli import given_keys, run_app
 from mnist_lightning.errors import DataError
 
@@ -87,6 +88,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Check the command line's overrides, then run `evaluate` as a Hydra app."""
+    warm.hand_over(main)
     run_app("evaluate", evaluate)
 
 

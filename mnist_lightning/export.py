@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from omegaconf import DictConfig
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lightning import warm
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError
 
@@ -109,6 +110,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Check the command line's overrides, then run `export` as a Hydra app."""
+    warm.hand_over(main)
     run_app("export", export)
 
 

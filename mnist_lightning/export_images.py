@@ -13,6 +13,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
+from mnist_lightning import warm
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError
 
@@ -90,6 +91,7 @@ def export_images(cfg: DictConfig) -> dict:
 
 def main() -> None:
     """Check the command line's overrides, then run `export_images` as a Hydra app."""
+    warm.hand_over(main)
     run_app("export_images", export_images)
 
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from mnist_lightning import config as _config  # noqa: F401  (registers the other schemas and resolvers)
+from mnist_lightning import warm
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import DataError
 
@@ -141,6 +142,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def main() -> None:
     """Check the command line's overrides, then run `predict` as a Hydra app."""
+    warm.hand_over(main)
     run_app("predict", predict)
 
 

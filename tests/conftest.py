@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import struct
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +61,18 @@ def make_tiny_mnist(root: Path, n_train: int = 240, n_test: int = 60, gz: bool =
         write_idx(root / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(root / f"{prefix}-labels-idx1-ubyte{ext}", labels)
     return root
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The commands the tests run share warm processes of their own (a short folder: a Unix socket's
+    path has at most 107 bytes), set before any test module copies the environment."""
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="mlwarm")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End this session's warm processes and remove their folder."""
+    subprocess.run([sys.executable, "-m", "mnist_lightning.warm", "stop"], capture_output=True, check=False)
+    shutil.rmtree(os.environ["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def _hang_a_rank(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
     run_dir = cwd / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnist_lightning", *args, f"hydra.run.dir={run_dir}"],
-        cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=cwd, env={**ENV, "MNIST_LIGHTNING_WARM": "0"},  # rank 0 is then the child of `proc`
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.time() + 120
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
