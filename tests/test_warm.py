@@ -133,6 +133,8 @@ def test_sigterm_reaches_the_run_and_sigkill_takes_it_down(
         assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
         server = _server_pid(runtime)
         (command,) = _children(server)
+        held = [os.readlink(fd) for fd in Path(f"/proc/{command}/fd").iterdir()]
+        assert not [path for path in held if path.endswith(".lock")]  # the warm process's lock is its own
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == (128 + signum if signum == signal.SIGTERM else -signum), stderr
@@ -142,6 +144,26 @@ def test_sigterm_reaches_the_run_and_sigkill_takes_it_down(
             lambda command=command, server=server: command not in _children(server),
             30,
         )
+
+
+def test_a_parallel_sweep_ends_when_its_jobs_end(
+    warm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    # joblib's executor stops its threads from an exit hook of threading's own: a fork must run them
+    _, env, tiny = warm
+    sweep = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer.lr=-1,0.01", "seed=0"]
+    proc, cpu = _cli([*sweep, *FAST, "data=idx", f"data.root={tiny}", "data.val_size=40",
+                      f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path, env)  # fmt: skip
+    assert cpu < 1.0 and proc.returncode == 1, proc.stderr[-2000:]  # one job failed: reported, exit 1
+    assert (tmp_path / "sweep" / "report.md").is_file()
+
+
+def test_torchrun_workers_run_where_torchrun_started_them(tmp_path: Path) -> None:
+    env = _env(Path(tempfile.mkdtemp(prefix="warm")), TORCHELASTIC_RUN_ID="none")
+    code = "from mnist_lightning.warm import place; print(place.enabled())"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
+    shutil.rmtree(env["XDG_RUNTIME_DIR"])
 
 
 def test_the_key_separates_environments_and_a_stop_or_idle_ends_the_process(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
+import time
 
 from mnist_lightning.warm import place
 
@@ -26,10 +28,24 @@ def _pids() -> list[tuple[int, str]]:
     return found
 
 
+def _wait(digest: str, seconds: float = 120.0) -> bool:
+    """Wait until the warm process for this interpreter listens; False if there is none or it never does."""
+    folder = place.runtime_dir()
+    deadline = time.monotonic() + seconds
+    while folder and time.monotonic() < deadline:
+        if place.socket_path(folder, digest).exists():
+            return True
+        if digest not in {key for _, key in _pids()}:
+            return False  # none is starting
+        time.sleep(0.1)
+    return False
+
+
 def main() -> None:
-    """status: the warm processes and whether one fits this interpreter; stop: end them all."""
+    """status: the warm processes and whether one fits this interpreter; stop: end them all; wait: until
+    the one for this interpreter is ready (exit status 1 if there is none)."""
     parser = argparse.ArgumentParser(prog="python -m mnist_lightning.warm", description=__doc__)
-    parser.add_argument("action", choices=["status", "stop", "serve"])
+    parser.add_argument("action", choices=["status", "stop", "wait", "serve"])
     parser.add_argument("digest", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("ready_fd", nargs="?", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -39,6 +55,8 @@ def main() -> None:
         server.main(args.digest, args.ready_fd)
         return
     mine = place.key()
+    if args.action == "wait":
+        sys.exit(0 if _wait(mine) else 1)
     running = _pids()
     for pid, digest in running:
         if args.action == "stop":

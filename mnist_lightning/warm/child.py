@@ -68,9 +68,7 @@ def _code(value: object) -> int:
 
 def _finish() -> None:
     """What interpreter shutdown does: wait for non-daemon threads, run atexit, flush the streams."""
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # type: ignore[attr-defined]  # the interpreter's own: executors' exit hooks, joins
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

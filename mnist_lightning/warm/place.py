@@ -13,6 +13,7 @@ from pathlib import Path
 SWITCH = "MNIST_LIGHTNING_WARM"  # "0" (or "false", "no", "off"): never use or start a warm process
 IDLE = "MNIST_LIGHTNING_WARM_IDLE"  # seconds a warm process waits for the next command before it ends
 IDLE_DEFAULT_S = 600.0
+LAUNCHED = "TORCHELASTIC_RUN_ID"  # set by torchrun for its workers
 # Libraries read these at import (threads, allocators, paths, config files): a warm process that imported
 # them under other values would run a command differently from a fresh one, so they are part of the key.
 IMPORT_TIME_ENV = (
@@ -26,8 +27,10 @@ STAMPED = ("torch", "lightning", "torchmetrics", "torchvision", "hydra", "omegac
 
 
 def enabled() -> bool:
-    """False when the user turned warm starts off, or the platform lacks fork and fd passing."""
+    """False when the user turned warm starts off, under torchrun, or without fork and fd passing."""
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if LAUNCHED in os.environ:  # torchrun watches its workers as its own processes, each run its own
         return False
     return sys.platform.startswith("linux")
 

@@ -42,8 +42,8 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 class Server:
     """Accepts commands on a Unix socket, forks each, and reports each exit status to its sender."""
 
-    def __init__(self, listener: socket.socket, idle_s: float, env_set: dict[str, str]) -> None:
-        self.listener, self.idle_s, self.env_set = listener, idle_s, env_set
+    def __init__(self, listener: socket.socket, idle_s: float, env_set: dict[str, str], lock: int) -> None:
+        self.listener, self.idle_s, self.env_set, self.lock = listener, idle_s, env_set, lock
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, socket.socket] = {}  # pid of a forked command -> its sender's connection
         self.wake_r, self.wake_w = os.pipe()
@@ -90,7 +90,8 @@ class Server:
             conn.close()
             return
         conn.settimeout(None)
-        inherited = [self.listener.fileno(), self.wake_r, self.wake_w, self.selector.fileno()]
+        # Ours, not the command's: the lock above all, which would outlive this process in a long command.
+        inherited = [self.listener.fileno(), self.wake_r, self.wake_w, self.selector.fileno(), self.lock]
         inherited += [c.fileno() for c in self.running.values()]
         pid = os.fork()
         if pid == 0:
@@ -135,6 +136,7 @@ def main(digest: str, ready_fd: int) -> None:
     folder = place.runtime_dir()
     if folder is None or digest != place.key():
         return  # another interpreter or environment than the command's: of no use to it
+    os.chdir(folder)  # the command's folder may be gone by the time we import (sys.path keeps its name)
     lock = open(place.lock_path(folder, digest), "a+")  # noqa: SIM115  (held for the process's life)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -146,19 +148,18 @@ def main(digest: str, ready_fd: int) -> None:
     with os.fdopen(ready_fd, "rb") as starting:
         starting.read()  # EOF once the command that started us has ended: no CPU taken from it
     before = dict(os.environ)
-    for name in PRELOAD:  # from the command's folder, as the command itself would import them
+    for name in PRELOAD:  # with the command's sys.path, as the command itself would import them
         importlib.import_module(name)
     env_set = {name: value for name, value in os.environ.items() if before.get(name) != value}
     gc.collect()
     gc.freeze()  # out of the collector's passes: each fork shares these pages instead of touching them
-    os.chdir(folder)  # not to hold the user's folder; each command changes to its own
     path = place.socket_path(folder, digest)
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(64)
     try:
-        Server(listener, place.idle_seconds(), env_set).serve()
+        Server(listener, place.idle_seconds(), env_set, lock.fileno()).serve()
     finally:
         path.unlink(missing_ok=True)  # before the lock is released: a new process may bind it next
         listener.close()
