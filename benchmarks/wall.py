@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import SHELL_ENV
 from benchmarks.common import data_root, emit, machine, table
 from mnist_lightning import metrics as M
 from mnist_lightning import timeline
@@ -54,7 +54,7 @@ def run_once(command: list[str], env: dict[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wall-") as cwd:
         last_output = start = time.time()  # epoch seconds, as the run's own marks
         proc = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            command, cwd=cwd, env={**SHELL_ENV, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         assert proc.stdout is not None
         tail = b""
@@ -100,10 +100,14 @@ def main() -> None:
     command += args.overrides
     info = {"benchmark": "wall", **machine(), "env": env, "overrides": args.overrides}
     run_once(command, env)  # untimed: warms the file cache (Python, torch, the data)
+    # ... and starts a warm process (unless MNIST_LIGHTNING_WARM=0): the rounds run once it listens
+    waited = subprocess.run([sys.executable, "-m", "mnist_lightning.warm", "wait"], env={**SHELL_ENV, **env})
+    info["warm"] = waited.returncode == 0
     rows = []
     for n in range(1, args.rounds + 1):
         rows.append(emit({**info, "round": n, **run_once(command, env)}))
     summary = emit({**info, **medians(rows), "summary": True})
+    print(f"warm process: {'yes' if info['warm'] else 'no (each round a cold start)'}")
     print(table([*rows, summary], COLUMNS))
 
 
