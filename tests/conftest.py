@@ -75,6 +75,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(os.environ["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
+def children(pid: int) -> list[int]:
+    """The living (not zombie) processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, parent, ...
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.fixture
 def tiny_mnist(tmp_path: Path) -> Path:
     """A folder with tiny gzipped MNIST-format IDX files (240 train, 60 test)."""

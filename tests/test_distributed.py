@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_tiny_mnist
+from conftest import children, make_tiny_mnist
 
 from mnist_lightning import metrics as M
 
@@ -38,19 +38,6 @@ def _run(
     return proc
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it ended while we looked
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _hang_a_rank(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
     """Start a long DDP run; once it trains, freeze rank 1 (SIGSTOP): rank 0 then waits in a collective."""
     run_dir = cwd / "run"
@@ -62,7 +49,7 @@ def _hang_a_rank(args: list[str], cwd: Path) -> tuple[subprocess.Popen, int]:
     deadline = time.time() + 120
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    (child,) = _children(proc.pid)
+    (child,) = children(proc.pid)
     os.kill(child, signal.SIGSTOP)
     return proc, child
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import FAST, make_tiny_mnist
+from conftest import FAST, children, make_tiny_mnist
 
 from mnist_lightning import metrics as M
 from mnist_lightning.warm import place
@@ -58,19 +58,6 @@ def _wait(condition: Callable[[], bool], seconds: float = READY_S) -> None:
 def _server_pid(runtime: Path) -> int:
     (lock,) = _folder(runtime).glob("*.lock")
     return int(lock.read_text())
-
-
-def _children(pid: int) -> list[int]:
-    """The living processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +119,7 @@ def test_sigterm_reaches_the_run_and_sigkill_takes_it_down(
         )
         assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
         server = _server_pid(runtime)
-        (command,) = _children(server)
+        (command,) = children(server)
         held = [os.readlink(fd) for fd in Path(f"/proc/{command}/fd").iterdir()]
         assert not [path for path in held if path.endswith(".lock")]  # the warm process's lock is its own
         proc.send_signal(signum)
@@ -141,7 +128,7 @@ def test_sigterm_reaches_the_run_and_sigkill_takes_it_down(
         if signum == signal.SIGTERM:
             assert "the last checkpoint is kept" in stderr
         _wait(
-            lambda command=command, server=server: command not in _children(server),
+            lambda command=command, server=server: command not in children(server),
             30,
         )
 
