@@ -37,7 +37,7 @@ def hand_over(main: Callable[[], object]) -> None:
     code = client.forward(place.socket_path(folder, digest), entry)
     if code is not None:
         client.exit_like(code)
-    from mnist_lightning.warm import server
+    from mnist_lightning.warm import life
 
     with contextlib.suppress(OSError):  # then no warm start next time; this command runs as usual
-        _starter.append(server.start(folder, digest))  # kept open until this process ends
+        _starter.append(life.start(folder, digest))  # kept open until this process ends

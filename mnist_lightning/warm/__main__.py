@@ -50,9 +50,9 @@ def main() -> None:
     parser.add_argument("ready_fd", nargs="?", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.action == "serve":
-        from mnist_lightning.warm import server
+        from mnist_lightning.warm import life
 
-        server.main(args.digest, args.ready_fd)
+        life.serve(args.digest, args.ready_fd)
         return
     mine = place.key()
     if args.action == "wait":
