@@ -14,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import mnist_lightning.config  # noqa: F401  (registers the schema)
+import mnist_lightning.resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
 from mnist_lightning.train import train
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 
 # experiment -> (the write-up's figure, the mean of 3 seeds we must reach, as a fraction)

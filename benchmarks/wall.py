@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks import SHELL_ENV
 from benchmarks.common import data_root, emit, machine, table
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning import timeline
 
 # The phase that ends at each mark: `import` ends when main() starts, `compose` when the task starts, ...

@@ -12,13 +12,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from mnist_lightning import config as _config  # noqa: F401  (registers the schema)
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
+from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning import warm
 from mnist_lightning.cli import CONF_DIR, lightning_logs_apart, precheck
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
-from mnist_lightning.sweeps.report import record_failure
+from mnist_lightning.sweeps.results import record_failure
 from mnist_lightning.termination import Terminated, freeze_imports, quick_exit
 from mnist_lightning.timeline import mark
 

@@ -14,7 +14,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import Diverged
 from mnist_lightning.termination import own_signals
 

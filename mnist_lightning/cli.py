@@ -18,8 +18,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mnist_lightning.config import group_options
 from mnist_lightning.errors import exit_on_user_error
+from mnist_lightning.resolvers import group_options
 from mnist_lightning.termination import quick_exit
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
+from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning import warm
 from mnist_lightning.cli import given_keys, run_app
 from mnist_lightning.errors import DataError

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from omegaconf import DictConfig
 
-from mnist_lightning import config as _config  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning import warm
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
-from mnist_lightning import config as _config  # noqa: F401  (registers the schemas)
+from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning import warm
 from mnist_lightning.cli import run_app
 from mnist_lightning.errors import ConfigError

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
 from mnist_lightning.continuation import RESUME_KEY, restore, resume_state
 from mnist_lightning.data.facts import FACTS_KEY, DataFacts

@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 from torch import nn, optim
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
 from mnist_lightning.errors import ConfigError
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import given_keys
 from mnist_lightning.errors import ConfigError, DataError

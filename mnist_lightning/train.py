@@ -12,7 +12,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning import timeline
 from mnist_lightning.building import build, reason
 from mnist_lightning.checks import check_run

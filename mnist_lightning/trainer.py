@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
 from mnist_lightning.callbacks import EMA, DivergenceGuard, EpochLine, LastCheckpoint, OwnSignals
 from mnist_lightning.distributed import DDP, needs_our_launcher

@@ -18,7 +18,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
-import mnist_lightning.config  # noqa: F401  (registers the schema)
+import mnist_lightning.resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
 
 MNIST_DIR = os.environ.get("MNIST_DATA_DIR", "")

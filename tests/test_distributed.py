@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import children, make_tiny_mnist
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 
 N_TEST = 61  # odd: two ranks get 31 and 30 images, so padding or dropping would show in the count
 # Tiny, quick and deterministic: the MLP has no dropout or batch norm, so two ranks of 20 images

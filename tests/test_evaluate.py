@@ -16,7 +16,7 @@ from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.data.folder import write_image_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.errors import DataError

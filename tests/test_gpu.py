@@ -12,7 +12,7 @@ from conftest import MNIST_DIR, group_options, requires_mnist
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.train import train
 
 pytestmark = [

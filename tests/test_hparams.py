@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.sweeps.hparams import HPARAM_METRICS
 from mnist_lightning.train import train
 

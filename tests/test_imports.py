@@ -25,7 +25,7 @@ ENTRY_POINTS = (
     "mnist_lightning.predict",
     "mnist_lightning.export",
     "mnist_lightning.export_images",
-    "mnist_lightning.report",
+    "mnist_lightning.sweep_report",
 )
 HEAVY = (
     "torch", "lightning", "torchvision", "torchmetrics", "matplotlib", "onnx", "onnxscript", "optuna",

@@ -13,7 +13,7 @@ import pytest
 from conftest import make_tiny_mnist
 from omegaconf import DictConfig
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.quiet import CHATTY_LOGGERS, LIGHTNING_CHATTER, LIGHTNING_INFO, quiet
 from mnist_lightning.train import train
 

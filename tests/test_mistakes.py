@@ -16,7 +16,7 @@ from conftest import CONF_DIR, make_tiny_mnist
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.data.folder import write_image_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.train import train
@@ -79,7 +79,7 @@ def _expand(argv: list[str], w: dict[str, Path]) -> list[str]:
     heads = {
         "T": ["mnist_lightning", "data=idx", f"data.root={w['tiny']}", *QUICK],
         "E": ["mnist_lightning.evaluate", "accelerator=cpu"],
-        "R": ["mnist_lightning.report"],
+        "R": ["mnist_lightning.sweep_report"],
     }
     words = {"FILE": str(tmp / "file"), "NOTES": str(tmp / "notes.ckpt"), "ONNX": str(tmp / "model.onnx"),
              "SWEEP": str(tmp / "sweeps"), "EMPTY": str(tmp / "empty"), "CKPT": str(ckpt)}  # fmt: skip

@@ -14,7 +14,7 @@ import yaml
 from conftest import FAST
 from hydra.core.utils import JobReturn, JobStatus
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps import optuna as sweeper
 

@@ -18,7 +18,7 @@ from conftest import make_tiny_mnist
 from omegaconf import DictConfig
 from PIL import Image
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.continuation import RESUME_KEY
 from mnist_lightning.data.folder import read_image_folder
 from mnist_lightning.errors import ConfigError, DataError, user_error_in

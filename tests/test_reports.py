@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.checks import check_run
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.reports import figures

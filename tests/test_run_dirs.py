@@ -15,7 +15,7 @@ import pytest
 from conftest import make_tiny_mnist
 from omegaconf import OmegaConf
 
-from mnist_lightning.config import RANK_VARIABLES, unique_dir
+from mnist_lightning.run_dirs import RANK_VARIABLES, unique_dir
 
 # The quickest real training run: tiny data, one short epoch on the CPU, no report.
 FAST_RUN = ["data=idx", "data.val_size=40", "trainer.accelerator=cpu", "trainer.max_epochs=1",

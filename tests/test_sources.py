@@ -166,7 +166,7 @@ import os, sys, time
 from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-import mnist_lightning.config, mnist_lightning.data  # imported before the race, not during it
+import mnist_lightning.data, mnist_lightning.resolvers  # imported before the race, not during it
 
 conf_dir, sync, rounds, *overrides = sys.argv[1:]
 sync = Path(sync)

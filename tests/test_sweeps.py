@@ -17,9 +17,9 @@ from conftest import FAST
 from omegaconf import OmegaConf
 from test_hparams import hparams_session
 
-from mnist_lightning import metrics as M
-from mnist_lightning.config import JOB_NAME_MAX, job_name
-from mnist_lightning.sweeps import report
+from mnist_lightning import metric_keys as M
+from mnist_lightning.run_dirs import JOB_NAME_MAX, job_name
+from mnist_lightning.sweeps import results
 from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
 
 
@@ -41,7 +41,7 @@ def write_job(sweep: Path, name: str, overrides: list[str], metrics: dict[str, A
     if metrics is not None:
         (sweep / name / "metrics.json").write_text(json.dumps(metrics))
     if failed:
-        (sweep / name / report.FAILED_FILE).write_text(json.dumps({"error": "ConfigError: boom"}))
+        (sweep / name / results.FAILED_FILE).write_text(json.dumps({"error": "ConfigError: boom"}))
 
 
 def seed_sweep(sweep: Path) -> None:
@@ -55,10 +55,10 @@ def seed_sweep(sweep: Path) -> None:
 
 def test_report_ranks_groups_and_plots_by_val_acc_best_never_test(tmp_path: Path) -> None:
     seed_sweep(tmp_path)
-    jobs = report.write_report(tmp_path)
+    jobs = results.write_report(tmp_path)
     assert [r["job"] for r in jobs] == ["3_lr=0.01,seed=1", "2_lr=0.01,seed=0", "1_lr=0.1,seed=1",
                                         "0_lr=0.1,seed=0"]  # fmt: skip
-    groups = report.seed_groups(jobs)
+    groups = results.seed_groups(jobs)
     assert [g["config"] for g in groups] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]  # best val first
     assert groups[0][M.VAL_ACC_BEST] == pytest.approx((0.96, 0.01 * math.sqrt(2)))
     assert groups[0][M.TEST_ACC] == pytest.approx((0.91, 0.01 * math.sqrt(2)))
@@ -66,7 +66,7 @@ def test_report_ranks_groups_and_plots_by_val_acc_best_never_test(tmp_path: Path
     assert f"| configuration | seeds | {M.VAL_ACC_BEST} | test accuracy |" in seeds
     assert "| optimizer.lr=0.01 | 2 | 96.00% ± 1.41 | 91.00% ± 1.41 |" in seeds
     assert seeds.index("optimizer.lr=0.01 ") < seeds.index("optimizer.lr=0.1 ")
-    (ax,) = report.seed_figure(groups).axes  # what report.png shows
+    (ax,) = results.seed_figure(groups).axes  # what report.png shows
     assert [bar.get_width() for bar in ax.patches] == pytest.approx([96.0, 91.0])
     assert M.VAL_ACC_BEST in ax.get_xlabel() and M.VAL_ACC_BEST in ax.get_title()
     assert "test" not in ax.get_xlabel() + ax.get_title()
@@ -82,12 +82,12 @@ def test_report_reads_each_jobs_status_and_ranks_and_groups_only_ok_jobs(tmp_pat
     write_job(tmp_path, "4_lr=10,seed=0", ["optimizer.lr=10", "seed=0"], diverged)  # best val before NaN
     write_job(tmp_path, "5_lr=-1,seed=0", ["optimizer.lr=-1", "seed=0"], failed=True)
     write_job(tmp_path, "6_lr=1,seed=0", ["optimizer.lr=1", "seed=0"])  # killed: neither file
-    jobs = report.write_report(tmp_path)
+    jobs = results.write_report(tmp_path)
     statuses = [r[M.STATUS] for r in jobs]
-    assert statuses == [M.OK] * 4 + [M.DIVERGED, M.FAILED, report.INCOMPLETE]
+    assert statuses == [M.OK] * 4 + [M.DIVERGED, M.FAILED, results.INCOMPLETE]
     assert [r[M.STATUS] for r in csv.DictReader((tmp_path / "report.csv").open())] == statuses
-    assert [g["config"] for g in report.seed_groups(jobs)] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
-    assert [r["job"] for r in report.unfinished(jobs)] == ["5_lr=-1,seed=0", "6_lr=1,seed=0"]
+    assert [g["config"] for g in results.seed_groups(jobs)] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
+    assert [r["job"] for r in results.unfinished(jobs)] == ["5_lr=-1,seed=0", "6_lr=1,seed=0"]
 
 
 def test_sweep_with_a_failing_job_reports_then_exits_non_zero(tiny_mnist: Path, tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_sweep_with_a_failing_job_reports_then_exits_non_zero(tiny_mnist: Path, 
 
     for name in ("report.csv", "report.md", "report.png"):
         (sweep / name).unlink()
-    rebuilt = subprocess.run([sys.executable, "-m", "mnist_lightning.report", str(sweep)],
+    rebuilt = subprocess.run([sys.executable, "-m", "mnist_lightning.sweep_report", str(sweep)],
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert rebuilt.returncode == 0 and len(list(csv.DictReader((sweep / "report.csv").open()))) == 4
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_hparams import hparams_session
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.data.folder import write_image_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.errors import Diverged

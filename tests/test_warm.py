@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST, children, make_tiny_mnist
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.warm import place
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="warm starts need Linux")

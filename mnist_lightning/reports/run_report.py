@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.io import write_bytes_atomic
 from mnist_lightning.module import Classifier

@@ -7,7 +7,7 @@ from typing import Any
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
-from mnist_lightning import metrics as M
+from mnist_lightning import metric_keys as M
 
 # The metrics the HPARAMS tab shows beside each run's hyperparameters (real values, never a -1).
 HPARAM_METRICS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.FIT_SECONDS)

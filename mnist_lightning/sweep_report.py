@@ -1,4 +1,4 @@
-"""`python -m mnist_lightning.report SWEEP_DIR`: (re)build the report of a finished or interrupted sweep."""
+"""`python -m mnist_lightning.sweep_report SWEEP_DIR`: (re)build a finished or interrupted sweep's report."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from mnist_lightning.sweeps.report import collect, write_report
+from mnist_lightning.sweeps.results import collect, write_report
 
 
 def main(argv: list[str] | None = None) -> None:
     """Write report.csv, report.md and report.png into the sweep directory."""
-    parser = argparse.ArgumentParser(prog="python -m mnist_lightning.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mnist_lightning.sweep_report", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (outputs/<task>/multirun/...)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -1,0 +1,102 @@
+"""Structured-config schemas of the entry points' top-level keys: a typo fails at composition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+SCHEMA_NAME = "config_schema"
+EVALUATE_SCHEMA = "evaluate_schema"
+EXPORT_IMAGES_SCHEMA = "export_images_schema"
+PREDICT_SCHEMA = "predict_schema"
+EXPORT_SCHEMA = "export_schema"
+
+
+@dataclass
+class Config:
+    """The composed training config: groups are free-form nodes, scalars are typed."""
+
+    data: Any = MISSING
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = None
+    trainer: Any = MISSING
+    task_name: str = "train"
+    seed: int = 0
+    run_dir: str = "${hydra:runtime.output_dir}"
+    ckpt_path: str | None = None  # resume fit from this Lightning checkpoint
+    test: bool = True  # test the best checkpoint after fit
+    report: bool = True  # after testing, write figures and tables to <run_dir>/report/
+    report_figures: list[str] | None = None  # the figures report/ draws (run_report.FIGURES); null: all
+    channels_last: bool = False  # NHWC memory format for the network and its inputs (convnets)
+    compile: bool = False  # torch.compile the network
+    threads: int | None = None  # torch intra-op threads; null keeps torch's default
+    progress_refresh: int = 10  # progress-bar refresh, in steps: each refresh reads the loss off the device
+    last_checkpoint_every: int = (
+        200  # also write checkpoints/last.ckpt every N optimizer steps (0: epochs only)
+    )
+    resume: str | None = None  # a run directory to continue from its last checkpoint, with its own config
+    ema: float | None = None  # decay of an exponential moving average of the weights; null: off
+    verbose: bool = False  # true: third-party chatter (Lightning tips and warnings, exporter passes) too
+
+
+@dataclass
+class EvaluateConfig:
+    """`python -m mnist_lightning.evaluate`: everything else comes from the checkpoint."""
+
+    ckpt_path: str = MISSING
+    data: Any = None  # another data source (data=...) to test on; default: the checkpoint's own
+    data_root: str | None = None  # only move the checkpoint's data source to another folder
+    accelerator: str = "auto"
+    report: bool = True  # write figures and tables to <run_dir>/report/
+    seed: int = 0  # unused by evaluation itself; data configs interpolate it
+    task_name: str = "evaluate"
+    verbose: bool = False  # as Config.verbose
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class ExportImagesConfig:
+    """`python -m mnist_lightning.export_images`: `data` is the data group, scalars are typed."""
+
+    data: Any = MISSING
+    out: str = MISSING
+    format: str = "png"
+    seed: int = 0
+    task_name: str = "export_images"
+
+
+@dataclass
+class PredictConfig:
+    """`python -m mnist_lightning.predict`: the model comes from the checkpoint, the images from `inputs`."""
+
+    ckpt_path: str = MISSING
+    inputs: str = MISSING  # an image, a folder of images, or a glob pattern
+    output: str = "predictions.csv"
+    plot: bool = False
+    plot_dir: str | None = None  # default: predictions/ next to the CSV
+    task_name: str = "predict"
+
+
+@dataclass
+class ExportConfig:
+    """`python -m mnist_lightning.export`: a checkpoint written out as ONNX or TorchScript."""
+
+    ckpt_path: str = MISSING
+    format: str = "onnx"  # onnx | torchscript
+    out: str = MISSING  # the model file to write
+    task_name: str = "export"
+    verbose: bool = False  # as Config.verbose
+
+
+def store_schemas() -> None:
+    """Put each entry point's schema in Hydra's ConfigStore, under the name its conf/*.yaml lists."""
+    store = ConfigStore.instance()
+    store.store(name=SCHEMA_NAME, node=Config)
+    store.store(name=EVALUATE_SCHEMA, node=EvaluateConfig)
+    store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
+    store.store(name=EXPORT_SCHEMA, node=ExportConfig)
+    store.store(name=PREDICT_SCHEMA, node=PredictConfig)
