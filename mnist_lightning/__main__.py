@@ -7,7 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -15,11 +14,11 @@ from omegaconf import DictConfig
 from mnist_lightning import metric_keys as M
 from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning import warm
-from mnist_lightning.cli import CONF_DIR, lightning_logs_apart, precheck
+from mnist_lightning.cli import hydra_app, start
 from mnist_lightning.errors import Diverged, exit_on_user_error
 from mnist_lightning.sweeps.launch import share_machine
 from mnist_lightning.sweeps.results import record_failure
-from mnist_lightning.termination import Terminated, freeze_imports, quick_exit
+from mnist_lightning.termination import Terminated, freeze_imports
 from mnist_lightning.timeline import mark
 
 log = logging.getLogger("mnist_lightning")
@@ -29,7 +28,7 @@ log = logging.getLogger("mnist_lightning")
 NO_VALUE = float("nan")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@hydra_app("config")
 def _main(cfg: DictConfig) -> float:
     """Train with the composed config; returns best val accuracy, the value sweeps optimise."""
     mark("composed")
@@ -65,9 +64,7 @@ def main() -> None:
     """Check the command line's overrides, then run the Hydra app; a signal ends it with 128 + its number."""
     warm.hand_over(main)  # to a warm process, when one is ready; it exits as the command did
     mark("main")
-    precheck("config")
-    lightning_logs_apart()
-    quick_exit()
+    start("config")
     try:
         _main()
     except Terminated as stop:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from mnist_lightning.errors import ConfigError
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy (and so seed_everything) accepts
+GPU_NAMES = ("gpu", "cuda")  # the trainer.accelerator values that ask for a CUDA GPU
 
 
 def is_number(value: Any) -> bool:

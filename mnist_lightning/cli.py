@@ -34,6 +34,12 @@ def _conf_dir() -> Path:
 # a relative config_path against the calling module, which `python -m mnist_lightning` and the installed
 # `mnist-lightning` script name differently.
 CONF_DIR = _conf_dir()
+HYDRA_VERSION_BASE = "1.3"
+
+
+def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """`@hydra.main` for an entry point: composes `config_name` from CONF_DIR."""
+    return hydra.main(version_base=HYDRA_VERSION_BASE, config_path=str(CONF_DIR), config_name=config_name)
 
 
 def one_line(err: BaseException) -> str:
@@ -65,7 +71,7 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(arg.startswith("-") for arg in args):
         return
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=HYDRA_VERSION_BASE):
             cfg = compose(config_name, overrides=args)
             shared = shared_settings_chosen(args)
     except (HydraException, OmegaConfBaseException) as err:
@@ -145,16 +151,21 @@ def lightning_logs_apart() -> None:
             logger.propagate = False
 
 
+def start(config_name: str) -> None:
+    """What every entry point does before Hydra runs: check the overrides, set up logs and the quick exit."""
+    precheck(config_name)
+    lightning_logs_apart()
+    quick_exit()
+
+
 def run_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
     """`python -m mnist_lightning.<tool>`: check the overrides, then run `task` as a Hydra app.
 
     A user error, caught before or inside `task`, exits with one line and status 2.
     """
-    precheck(config_name)
-    lightning_logs_apart()
-    quick_exit()
+    start(config_name)
 
-    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+    @hydra_app(config_name)
     def _main(cfg: DictConfig) -> None:
         exit_on_user_error(lambda: task(cfg))
 

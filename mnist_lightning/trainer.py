@@ -15,11 +15,11 @@ from omegaconf import DictConfig
 from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
 from mnist_lightning.callbacks import EMA, DivergenceGuard, EpochLine, LastCheckpoint, OwnSignals
+from mnist_lightning.checks import GPU_NAMES
 from mnist_lightning.distributed import DDP, needs_our_launcher
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import atomic_torch_save
 
-GPU_NAMES = ("gpu", "cuda")
 BEST, LAST = "best", "last"
 CHECKPOINTS = "checkpoints"  # the run directory's folder of best.ckpt and last.ckpt
 

@@ -20,7 +20,8 @@ from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # a data=folder tree; predict reads any Pillow format
+_OTHER_SUFFIXES = ", ".join(s for s in IMAGE_SUFFIXES if s != ".png")  # error messages name .png first
 IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
 
 
@@ -48,7 +49,7 @@ def list_images(folder: Path) -> list[tuple[Path, int]]:
         log.warning("%s: skipped %d files that are not %s images", folder, skipped, "/".join(IMAGE_SUFFIXES))
     if not items:
         raise DataError(
-            f"{folder}: no images found; expected {folder}/<digit>/*.png (or .jpg, .jpeg, .bmp) "
+            f"{folder}: no images found; expected {folder}/<digit>/*.png (or {_OTHER_SUFFIXES}) "
             "with one folder per digit 0-9"
         )
     items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))

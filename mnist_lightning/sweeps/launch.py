@@ -8,7 +8,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-GPU_ACCELERATORS = ("gpu", "cuda", "auto")
+from mnist_lightning.checks import GPU_NAMES
+
+GPU_ACCELERATORS = (*GPU_NAMES, "auto")  # accelerators that train on a GPU when there is one
 
 
 def parallel_jobs(launcher: Mapping[str, Any]) -> int:
