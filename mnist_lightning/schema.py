@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, make_dataclass
-from typing import Any, get_type_hints
+from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -13,7 +13,21 @@ EVALUATE_SCHEMA = "evaluate_schema"
 EXPORT_IMAGES_SCHEMA = "export_images_schema"
 PREDICT_SCHEMA = "predict_schema"
 EXPORT_SCHEMA = "export_schema"
-TUNE_SCHEMA = "tune_schema"
+
+
+@dataclass
+class TuneSettings:
+    """`python -m mnist_lightning.tune`'s own keys: the LR finder and, on request, the batch-size finder."""
+
+    min_lr: float = 1e-6  # the range the LR finder sweeps
+    max_lr: float = 1.0
+    num_training: int = 100  # steps, one LR each; the suggestion skips the first 10 and the last one
+    mode: str = "exponential"  # exponential | linear: how the LR grows from step to step
+    early_stop_threshold: float | None = 4.0  # stop once the loss exceeds this times its best; null: never
+    batch_size: bool = False  # true: find the largest data.batch_size that fits first, then the LR for it
+    batch_size_mode: str = "power"  # power (double until out of memory) | binsearch (then bisect)
+    max_batch_size: int = 8192  # the batch-size finder stops here (on a CPU memory rarely runs out)
+    steps_per_trial: int = 3  # training steps tried at each batch size
 
 
 @dataclass
@@ -42,6 +56,9 @@ class Config:
     resume: str | None = None  # a run directory to continue from its last checkpoint, with its own config
     ema: float | None = None  # decay of an exponential moving average of the weights; null: off
     verbose: bool = False  # true: third-party chatter (Lightning tips and warnings, exporter passes) too
+    # `python -m mnist_lightning.tune`'s settings (conf/tune.yaml), typed here so that a typo fails; a
+    # schema of tune's own would have to retype the root, and that merge resolves run_dir mid-composition.
+    tune: TuneSettings | None = None
 
 
 @dataclass
@@ -93,35 +110,6 @@ class ExportConfig:
     verbose: bool = False  # as Config.verbose
 
 
-@dataclass
-class TuneSettings:
-    """`python -m mnist_lightning.tune`'s own keys: the LR finder and, on request, the batch-size finder."""
-
-    min_lr: float = 1e-6  # the range the LR finder sweeps
-    max_lr: float = 1.0
-    num_training: int = 100  # steps, one LR each; the suggestion skips the first 10 and the last one
-    mode: str = "exponential"  # exponential | linear: how the LR grows from step to step
-    early_stop_threshold: float | None = 4.0  # stop once the loss exceeds this times its best; null: never
-    batch_size: bool = False  # true: find the largest data.batch_size that fits first, then the LR for it
-    batch_size_mode: str = "power"  # power (double until out of memory) | binsearch (then bisect)
-    max_batch_size: int = 8192  # the batch-size finder stops here (on a CPU memory rarely runs out)
-    steps_per_trial: int = 3  # training steps tried at each batch size
-
-
-# Every training key, declared MISSING: conf/tune.yaml merges this schema after the training config and
-# its groups, and a MISSING value keeps theirs (a default here would undo e.g. experiment=fast's settings).
-_TRAINING_TYPES = get_type_hints(Config)
-TuneConfig = make_dataclass(
-    "TuneConfig",
-    [
-        *((f.name, _TRAINING_TYPES[f.name], field(default=MISSING)) for f in fields(Config)),
-        ("tune", TuneSettings, field(default_factory=TuneSettings)),
-    ],
-    bases=(Config,),
-)
-TuneConfig.__doc__ = "`python -m mnist_lightning.tune`: the training config plus `tune`."
-
-
 def store_schemas() -> None:
     """Put each entry point's schema in Hydra's ConfigStore, under the name its conf/*.yaml lists."""
     store = ConfigStore.instance()
@@ -130,4 +118,3 @@ def store_schemas() -> None:
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     store.store(name=EXPORT_SCHEMA, node=ExportConfig)
     store.store(name=PREDICT_SCHEMA, node=PredictConfig)
-    store.store(name=TUNE_SCHEMA, node=TuneConfig)

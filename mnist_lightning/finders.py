@@ -1,0 +1,119 @@
+"""Lightning's batch-size and LR finders on our model and data, each on a plain Trainer of its own."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.tuner.lr_finder import _LRFinder
+from omegaconf import DictConfig
+
+from mnist_lightning.building import build
+from mnist_lightning.data import DigitDataModule
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.module import Classifier
+from mnist_lightning.quiet import LIGHTNING_INFO, silenced
+from mnist_lightning.tune import SKIP_BEGIN, SKIP_END
+
+# The finders save the model to these files in the trainer's default_root_dir and restore it from them.
+LEFTOVERS = (".lr_find_*.ckpt", ".scale_batch_size_*.ckpt")
+# It says so at each restore, and that it loads them with weights_only=False (they are the finder's own).
+RESTORE_LOGGER = "lightning.pytorch.trainer.connectors.checkpoint_connector"
+
+
+class _DropRestores(logging.Filter):
+    """Drops Lightning's "Restoring states from ..." lines about the finders' temporary checkpoints."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(pattern.split("*")[0] in str(record.msg) for pattern in LEFTOVERS)
+
+
+def plain_trainer(cfg: DictConfig, run_dir: Path, steps: int) -> L.Trainer:
+    """cfg.trainer with no logger, checkpoints or callbacks; the finders' temporary files go to run_dir."""
+    return build(
+        "trainer",
+        cfg.trainer,
+        logger=False,
+        enable_checkpointing=False,
+        callbacks=[],
+        default_root_dir=str(run_dir),
+        # As many epochs as the steps take: a small data set (or limit_train_batches) may not fill them.
+        max_epochs=-1,
+        max_steps=steps,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+
+
+@contextmanager
+def no_leftovers(run_dir: Path) -> Iterator[None]:
+    """Quiet about the finders' temporary checkpoints, and remove them, also after a failure or a signal."""
+    drop = _DropRestores()
+    logging.getLogger(LIGHTNING_INFO).addFilter(drop)
+    try:
+        with silenced(RESTORE_LOGGER):
+            yield
+    finally:
+        logging.getLogger(LIGHTNING_INFO).removeFilter(drop)
+        for pattern in LEFTOVERS:
+            for path in run_dir.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
+def find_batch_size(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> int:
+    """The largest training batch that fits (datamodule.batch_size is set to it), up to the split's size."""
+    tune = cfg.tune
+    # Our batches carry no `dataset` that Lightning could measure: beyond the split, a batch is the split.
+    largest = min(tune.max_batch_size, len(datamodule.splits["train"]))
+    trainer = plain_trainer(cfg, run_dir, tune.steps_per_trial)
+    found = Tuner(trainer).scale_batch_size(
+        model,
+        datamodule=datamodule,
+        mode=tune.batch_size_mode,
+        steps_per_trial=tune.steps_per_trial,
+        max_val=largest,
+    )
+    assert found is not None  # None only under fast_dev_run, which tune refuses at start
+    return int(found)
+
+
+def find_lr(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> _LRFinder:
+    """Lightning's LR range test: the model's weights are restored afterwards, its config is untouched."""
+    tune = cfg.tune
+    trainer = plain_trainer(cfg, run_dir, tune.num_training)
+    finder = Tuner(trainer).lr_find(
+        model,
+        datamodule=datamodule,
+        min_lr=tune.min_lr,
+        max_lr=tune.max_lr,
+        num_training=tune.num_training,
+        mode=tune.mode,
+        early_stop_threshold=tune.early_stop_threshold,
+        update_attr=False,  # our LR lives in cfg.optimizer.lr; the suggestion is printed as that override
+    )
+    assert finder is not None  # as above
+    return finder
+
+
+def suggestion(finder: _LRFinder, num_training: int) -> float:
+    """The LR at the loss's steepest descent; too few points is one line that names the fix."""
+    lrs: Sequence[float] = finder.results["lr"]
+    losses: Sequence[float] = finder.results["loss"]
+    usable = sum(math.isfinite(loss) for loss in losses[SKIP_BEGIN:-SKIP_END])
+    if usable >= 2:
+        suggested = finder.suggestion(skip_begin=SKIP_BEGIN, skip_end=SKIP_END)
+        assert suggested is not None
+        return float(suggested)
+    if len(losses) < num_training:
+        at = f" at lr={lrs[-1]:.2g}" if lrs else ""
+        how = f"the loss diverged{at} after {len(losses)} of {num_training} steps"
+        fix = "lower tune.max_lr (or tune.min_lr), or raise tune.num_training for finer steps"
+    else:
+        how = f"only {usable} of its {len(losses)} losses after the first {SKIP_BEGIN} are finite"
+        fix = "lower tune.min_lr and tune.max_lr, or raise tune.num_training"
+    raise ConfigError(f"tune: too few points to suggest an LR ({how}); {fix}")
