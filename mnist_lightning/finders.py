@@ -22,6 +22,7 @@ from mnist_lightning.tune import SKIP_BEGIN, SKIP_END
 
 # The finders save the model to these files in the trainer's default_root_dir and restore it from them.
 LEFTOVERS = (".lr_find_*.ckpt", ".scale_batch_size_*.ckpt")
+FIRST_BATCH = 2  # the batch-size search starts here and doubles
 # It says so at each restore, and that it loads them with weights_only=False (they are the finder's own).
 RESTORE_LOGGER = "lightning.pytorch.trainer.connectors.checkpoint_connector"
 
@@ -71,11 +72,15 @@ def find_batch_size(cfg: DictConfig, model: Classifier, datamodule: DigitDataMod
     # Our batches carry no `dataset` that Lightning could measure: beyond the split, a batch is the split.
     largest = min(tune.max_batch_size, len(datamodule.splits["train"]))
     trainer = plain_trainer(cfg, run_dir, tune.steps_per_trial)
+    # Lightning builds the first trial's batches before it sets the first size: set it here already,
+    # or the first trial would run at data.batch_size while counting as FIRST_BATCH.
+    datamodule.batch_size = FIRST_BATCH
     found = Tuner(trainer).scale_batch_size(
         model,
         datamodule=datamodule,
         mode=tune.batch_size_mode,
         steps_per_trial=tune.steps_per_trial,
+        init_val=FIRST_BATCH,
         max_val=largest,
     )
     assert found is not None  # None only under fast_dev_run, which tune refuses at start

@@ -26,6 +26,7 @@ ENTRY_POINTS = (
     "mnist_lightning.export",
     "mnist_lightning.export_images",
     "mnist_lightning.sweep_report",
+    "mnist_lightning.tune",
 )
 HEAVY = (
     "torch", "lightning", "torchvision", "torchmetrics", "matplotlib", "onnx", "onnxscript", "optuna",
