@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.tuner.lr_finder import _LRFinder
 from omegaconf import DictConfig
@@ -105,15 +105,21 @@ def find_lr(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run
     return finder
 
 
-def suggestion(finder: _LRFinder, num_training: int) -> float:
-    """The LR at the loss's steepest descent; too few points is one line that names the fix."""
-    lrs: Sequence[float] = finder.results["lr"]
-    losses: Sequence[float] = finder.results["loss"]
-    usable = sum(math.isfinite(loss) for loss in losses[SKIP_BEGIN:-SKIP_END])
+def suggestion(lrs: Sequence[float], losses: Sequence[float], num_training: int, mode: str) -> float:
+    """The LR where the loss falls fastest; too few points is one line that names the fix.
+
+    As Lightning's suggestion(), but on an exponential sweep the slope is taken per decade of LR:
+    Lightning's per unit of LR picks the smallest LRs (1.4e-4 for the default convnet on MNIST,
+    against 1.7e-3 per decade; it trains well at 3e-3).
+    """
+    kept = slice(SKIP_BEGIN, -SKIP_END)  # float64: the LR returned is exactly one of `lrs`
+    lr, loss = (torch.tensor(values[kept], dtype=torch.float64) for values in (lrs, losses))
+    finite = torch.isfinite(loss)
+    usable = int(finite.sum())
     if usable >= 2:
-        suggested = finder.suggestion(skip_begin=SKIP_BEGIN, skip_end=SKIP_END)
-        assert suggested is not None
-        return float(suggested)
+        lr, loss = lr[finite], loss[finite]
+        slope = torch.gradient(loss, spacing=[lr.log() if mode == "exponential" else lr])[0]
+        return float(lr[slope.argmin()])
     if len(losses) < num_training:
         at = f" at lr={lrs[-1]:.2g}" if lrs else ""
         how = f"the loss diverged{at} after {len(losses)} of {num_training} steps"

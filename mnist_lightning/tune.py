@@ -103,7 +103,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
         "suggested_lr": None,
     }
     try:
-        results["suggested_lr"] = suggestion(finder, cfg.tune.num_training)
+        results["suggested_lr"] = suggestion(lrs, losses, cfg.tune.num_training, cfg.tune.mode)
     except ConfigError:
         write_lr_find(run_dir, results)  # the curve shows why no LR could be suggested
         raise
