@@ -23,6 +23,7 @@ from mnist_lightning.tune import SKIP_BEGIN, SKIP_END
 # The finders save the model to these files in the trainer's default_root_dir and restore it from them.
 LEFTOVERS = (".lr_find_*.ckpt", ".scale_batch_size_*.ckpt")
 FIRST_BATCH = 2  # the batch-size search starts here and doubles
+BETA = 0.98  # the smoothing of the finder's losses (lr_finder._LRCallback's default, which it uses)
 # It says so at each restore, and that it loads them with weights_only=False (they are the finder's own).
 RESTORE_LOGGER = "lightning.pytorch.trainer.connectors.checkpoint_connector"
 
@@ -103,6 +104,15 @@ def find_lr(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run
     )
     assert finder is not None  # as above
     return finder
+
+
+def unbiased(losses: Sequence[float]) -> list[float]:
+    """The finder's smoothed losses with the bias correction that Lightning takes one step too far.
+
+    It divides step k's moving average by 1 - beta**(k+1), not 1 - beta**k: the first loss shows at
+    half its value, and the curve seems to rise over its first ~25 steps while the loss is flat.
+    """
+    return [loss * (1 - BETA ** (k + 1)) / (1 - BETA**k) for k, loss in enumerate(losses, start=1)]
 
 
 def suggestion(lrs: Sequence[float], losses: Sequence[float], num_training: int, mode: str) -> float:

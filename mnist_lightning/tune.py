@@ -74,7 +74,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     """Run the finders on the training config's model and data; write the plot and the JSON."""
     check_settings(cfg)
     from mnist_lightning.checks import check_scalars
-    from mnist_lightning.finders import find_batch_size, find_lr, no_leftovers, suggestion
+    from mnist_lightning.finders import find_batch_size, find_lr, no_leftovers, suggestion, unbiased
     from mnist_lightning.quiet import quiet
     from mnist_lightning.reports.lr_find import PLOT, RESULTS, write_lr_find
     from mnist_lightning.termination import terminable
@@ -91,10 +91,10 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     with terminable(), no_leftovers(run_dir):
         batch_size = find_batch_size(cfg, model, datamodule, run_dir) if cfg.tune.batch_size else None
         finder = find_lr(cfg, model, datamodule, run_dir)
-    lrs, losses = list(finder.results["lr"]), list(finder.results["loss"])
+    lrs, losses = list(finder.results["lr"]), unbiased(finder.results["loss"])
     results: dict[str, Any] = {
         "lr": lrs,
-        "loss": losses,  # smoothed, as the finder compares them; non-finite ones are null
+        "loss": losses,  # smoothed (beta 0.98) and bias-corrected; non-finite ones are null
         "settings": OmegaConf.to_container(cfg.tune),
         "optimizer": cfg.optimizer.get("_target_"),
         "configured_lr": cfg.optimizer.get("lr"),
