@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy (and so seed_everything) accepts
@@ -95,9 +96,21 @@ def check_report_figures(names: Sequence[str] | None) -> None:
         )
 
 
+def check_monitors(callbacks: DictConfig | None) -> None:
+    """A callback's `monitor` names a metric the run logs: Lightning would find out only after an epoch."""
+    for name, node in (callbacks or {}).items():
+        monitor = node.get("monitor") if isinstance(node, DictConfig) else None
+        if monitor is not None and monitor not in M.MONITORED:
+            raise ConfigError(
+                f"callbacks.{name}.monitor={monitor}: no metric of that name is logged; "
+                f"use one of {', '.join(M.MONITORED)}"
+            )
+
+
 def check_run(cfg: DictConfig) -> None:
     """Every check above, before any data is read."""
     check_scalars(cfg)
+    check_monitors(cfg.get("callbacks"))
     check_report_figures(cfg.get("report_figures"))
     check_length(cfg.trainer)
     check_learning_rate(cfg.optimizer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -54,6 +55,10 @@ def one_line(err: BaseException) -> str:
             if not line[:1].isspace():
                 break
             options.append(line.strip())
+    missing = re.search(r"Could not load '([\w/]+)/(\w+)'", head)  # an option inside a list: group=[a,b]
+    if missing and not options:
+        options = sorted(p.stem for p in (CONF_DIR / missing[1]).glob("*.yaml"))
+    options = [o for o in options if not o.startswith("_")]  # shared settings, not options
     cause = err.__cause__
     reason = str(cause).splitlines()[0].strip() if cause is not None and str(cause).strip() else ""
     text = f"{head} ({reason})" if reason and reason not in head else head

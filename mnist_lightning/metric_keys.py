@@ -21,6 +21,8 @@ OK, DIVERGED, FAILED = "ok", "diverged", "failed"
 # What every finished run writes to metrics.json (accuracies are fractions in 0-1).
 RUN_METRICS = (TEST_ACC, TEST_LOSS, TEST_SAMPLES, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)
 TESTED = (TEST_ACC, TEST_LOSS, TEST_SAMPLES)  # what a test pass reports
+# What a callback can watch while fitting (EarlyStopping's or a checkpoint's `monitor`).
+MONITORED = (VAL_ACC, VAL_LOSS, VAL_ACC_BEST, TRAIN_ACC, TRAIN_LOSS, LR)
 
 
 def tested_results(logged: Mapping[str, Any]) -> dict[str, float | int]:

@@ -14,7 +14,7 @@ from mnist_lightning.checkpoint import load_checkpoint
 from mnist_lightning.cli import given_keys
 from mnist_lightning.errors import ConfigError, DataError
 from mnist_lightning.quiet import plural
-from mnist_lightning.trainer import last_checkpoint
+from mnist_lightning.run_dirs import checkpoint_path
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ HARMLESS = (
 )
 # Keys that are not part of the experiment at all: Hydra's own settings, and resume itself.
 NOT_EXPERIMENT = ("hydra", "resume")
+# Config groups newer than some checkpoints (callbacks and loggers were built in code before).
+ADDED_SINCE = ("callbacks", "logger")
 
 
 def check_overrides(run_dir: Path, keys: list[str]) -> None:
@@ -52,16 +54,19 @@ def resumed_config(cfg: DictConfig, keys: list[str] | None = None) -> DictConfig
     run_dir = Path(cfg.resume).expanduser().resolve()
     keys = given_keys() if keys is None else keys
     check_overrides(run_dir, keys)
-    last = last_checkpoint(run_dir)
+    last = checkpoint_path(run_dir)
     if not last.is_file():
         raise DataError(
-            f"resume={run_dir}: no {last_checkpoint(Path())} there; pass the directory of a run "
+            f"resume={run_dir}: no {checkpoint_path(Path())} there; pass the directory of a run "
             "that saved at least one checkpoint"
         )
     stored = OmegaConf.create(load_checkpoint(last)["hyper_parameters"])
     for key in keys:
         if key in HARMLESS:
             OmegaConf.update(stored, key, OmegaConf.select(cfg, key), force_add=True)
+    for group in ADDED_SINCE:  # a run from before these groups existed: today's defaults, as it ran then
+        if group not in stored:
+            stored[group] = OmegaConf.to_container(cfg[group], resolve=False)
     stored.run_dir, stored.ckpt_path, stored.resume = str(run_dir), str(last), None
     log.info("Resuming %s from %s with the run's own config", run_dir, last.name)
     return stored

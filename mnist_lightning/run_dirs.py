@@ -64,3 +64,12 @@ def _unique_run_dir(path: str, existing: str | None = None) -> str:
     if is_set(existing):
         return str(existing)
     return path if process_rank() > 0 else unique_dir(path)
+
+
+CHECKPOINTS = "checkpoints"  # the run directory's folder of best.ckpt and last.ckpt
+BEST, LAST = "best", "last"
+
+
+def checkpoint_path(run_dir: Path, name: str = LAST) -> Path:
+    """`<run_dir>/checkpoints/<name>.ckpt`: last.ckpt holds the full state to resume from."""
+    return run_dir / CHECKPOINTS / f"{name}.ckpt"

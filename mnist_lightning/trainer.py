@@ -1,4 +1,4 @@
-"""Build Lightning's Trainer from `cfg.trainer`, with our logger and callbacks and clear hardware errors."""
+"""Build Lightning's Trainer from config: `cfg.trainer`'s arguments, `cfg.callbacks` and `cfg.logger`."""
 
 from __future__ import annotations
 
@@ -7,26 +7,17 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.callbacks import Callback, ProgressBar
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
-from mnist_lightning.callbacks import EMA, DivergenceGuard, EpochLine, LastCheckpoint, OwnSignals
+from mnist_lightning.callbacks import EMA
 from mnist_lightning.checks import GPU_NAMES
 from mnist_lightning.distributed import DDP, needs_our_launcher
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import atomic_torch_save
-
-BEST, LAST = "best", "last"
-CHECKPOINTS = "checkpoints"  # the run directory's folder of best.ckpt and last.ckpt
-
-
-def last_checkpoint(run_dir: Path) -> Path:
-    """`<run_dir>/checkpoints/last.ckpt`: the run's full state, to resume from."""
-    return run_dir / CHECKPOINTS / f"{LAST}.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -48,40 +39,40 @@ def check_accelerator(accelerator: str) -> None:
         )
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
-    """The Trainer, logging to `run_dir/tensorboard` and checkpointing to `run_dir/checkpoints`."""
-    # version="" keeps the event files in run_dir/tensorboard itself: one run directory, one TB run.
-    logger = TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False)
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / CHECKPOINTS,
-        filename=BEST,
-        monitor=M.VAL_ACC,
-        mode="max",
-        auto_insert_metric_name=False,
-    )
-    last_path = last_checkpoint(run_dir)
-    guard = DivergenceGuard(cfg.progress_refresh, last_path)
-    # The guard comes before last.ckpt's writer, so a broken step is never saved over a good one.
-    callbacks: list[Callback] = [
-        OwnSignals(),
-        guard,
-        LastCheckpoint(last_path, cfg.last_checkpoint_every, guard),
-        checkpoint,
-        EpochLine(),  # before the progress bar: its line is written before the next epoch's bar starts
-    ]
+def build_callbacks(cfg: DictConfig) -> list[Callback]:
+    """Every callback in `cfg.callbacks` (conf/callbacks/_core.yaml's and those chosen), in that order.
+
+    A key set to null (`callbacks.early_stopping=null`) is left out.
+    """
+    callbacks = [build(f"callbacks.{name}", node) for name, node in cfg.callbacks.items() if node is not None]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it was told not to show
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     if cfg.ema:
-        # Validation, the best checkpoint and the test all see the averaged weights (BN statistics
-        # included); last.ckpt also keeps the raw weights, so a resumed run continues exactly.
+        # A run setting more than a callback: validation, best.ckpt and the test all see the averaged
+        # weights (BN statistics included); last.ckpt also keeps the raw ones, so a resumed run continues
+        # exactly.
         callbacks.append(EMA(decay=cfg.ema))
-    if cfg.trainer.get("enable_progress_bar", True):
-        callbacks.append(TQDMProgressBar(refresh_rate=cfg.progress_refresh))
-    trainer = _instantiate(cfg, logger=logger, callbacks=callbacks, default_root_dir=run_dir)
+    return callbacks
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """Every logger in `cfg.logger` (conf/logger/), in order; none for `logger=none`."""
+    chosen = cfg.get("logger") or {}
+    return [build(f"logger.{name}", node) for name, node in chosen.items() if node is not None]
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    """The Trainer, with its callbacks and loggers from config; `run_dir` holds checkpoints/."""
+    parts: dict[str, Any] = {
+        "logger": build_loggers(cfg) or False,
+        "callbacks": build_callbacks(cfg),
+        "default_root_dir": run_dir,  # our checkpoint callbacks write into <run_dir>/checkpoints
+    }
+    trainer = _instantiate(cfg, **parts)
     if needs_our_launcher(trainer):
         # Lightning chose DDP by itself (several devices, no trainer=ddp): its launcher would rerun the
         # whole command line, so use ours, exactly as trainer=ddp does.
-        trainer = _instantiate(
-            cfg, logger=logger, callbacks=callbacks, default_root_dir=run_dir, strategy=DDP()
-        )
+        trainer = _instantiate(cfg, **parts, strategy=DDP())
     return trainer
 
 
