@@ -7,6 +7,7 @@ sees two tracebacks for one mistake in one key; `build` turns them into a Config
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -15,7 +16,9 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from mnist_lightning.errors import ConfigError, UserError, user_error_in
 
-REFUSED = (InstantiationException, MisconfigurationException, ValueError, TypeError)
+REFUSED = (InstantiationException, MisconfigurationException, ValueError, TypeError, ImportError)
+# Packages that some options need but the base install leaves out -> the pip extra that brings each.
+EXTRAS = {"mlflow": "mlflow", "wandb": "wandb", "rich": "rich"}
 
 
 def reason(err: BaseException) -> str:
@@ -25,8 +28,22 @@ def reason(err: BaseException) -> str:
     return lines[0] if lines else type(cause).__name__
 
 
+def missing_extra(key: str, node: Any) -> str | None:
+    """The one-line error for a node whose class needs a package that is not installed; else None."""
+    target = str(node.get("_target_", "")).lower() if hasattr(node, "get") else ""
+    for package, extra in EXTRAS.items():
+        if package in target and importlib.util.find_spec(package) is None:
+            return (
+                f"{key}: needs the {package} package, which is not installed; "
+                f"pip install 'mnist-lightning[{extra}]' (or choose another option)"
+            )
+    return None
+
+
 def build(key: str, node: Any, *call_args: Any, **kwargs: Any) -> Any:
     """`instantiate(node, **kwargs)`, called with `call_args` when given (a `_partial_` node)."""
+    if (missing := missing_extra(key, node)) is not None:  # before: some classes import it only when used
+        raise ConfigError(missing)
     try:
         built = instantiate(node, **kwargs)
         return built(*call_args) if call_args else built

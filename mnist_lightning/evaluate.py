@@ -48,13 +48,13 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild the model from the checkpoint, test it on its data (or `data=...`), write metrics.json."""
     import lightning as L
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     from mnist_lightning.checkpoint import load_classifier
     from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+    from mnist_lightning.loggers import open_lines
     from mnist_lightning.quiet import log_where, quiet
     from mnist_lightning.reports import model_summary, write_run_report
-    from mnist_lightning.trainer import check_accelerator
+    from mnist_lightning.trainer import build_loggers, check_accelerator
 
     quiet(cfg.verbose)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
@@ -66,7 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         accelerator=cfg.accelerator,
         devices=1,
         precision=stored.trainer.precision,  # as the training run tested it
-        logger=TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False),
+        logger=build_loggers(cfg) or False,
         enable_model_summary=False,
         default_root_dir=run_dir,
     )
@@ -78,11 +78,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         write_bytes_atomic(
             run_dir / "report" / "summary.txt", model_summary(model.net, facts.input_shape).encode()
         )
-        report = write_run_report(model, datamodule, run_dir, trainer.logger)  # type: ignore[arg-type]
-        # The report reopened the event file that the test closed: closed again, as train() does.
-        trainer.logger.finalize("success")  # type: ignore[union-attr]
+        report = write_run_report(model, datamodule, run_dir, trainer.loggers)
+        # The report reopened what the test closed (TensorBoard's event file): closed again, as train() does.
+        for logger in trainer.loggers:
+            logger.finalize("success")
     log.info("Test accuracy of %s: %.2f%%", ckpt_path, 100 * results[M.TEST_ACC])
-    log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]
+    log_where(log, run_dir, open_lines(trainer.loggers), report)
     return results
 
 

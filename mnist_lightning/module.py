@@ -54,7 +54,7 @@ class Classifier(L.LightningModule):
         self.scheduler_cfg = dict(scheduler or {})
         if config is not None:
             # Plain data only, so the checkpoint loads with torch.load(weights_only=True).
-            self.save_hyperparameters(config)
+            self.save_hyperparameters(config, logger=False)  # loggers get flat hparams when the run ends
         for split in SPLITS:
             # Updated every step as plain tensor ops, read once per epoch: no per-step host sync
             # (validate_args and nan checks would each cost one), and torchmetrics syncs them under DDP.

@@ -85,10 +85,10 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def log_where(log: logging.Logger, run_dir: Path, tensorboard: Path | None, report: Path | None) -> None:
-    """The run's last lines: its folder, its report and the exact command that shows its curves."""
+def log_where(log: logging.Logger, run_dir: Path, opened: list[str], report: Path | None) -> None:
+    """The run's last lines: its folder, its report and the exact command that opens each logger's files."""
     log.info("Run directory: %s", run_dir)
     if report is not None:
         log.info("Report: %s", report)
-    if tensorboard is not None:
-        log.info("TensorBoard: tensorboard --logdir %s", tensorboard)
+    for line in opened:
+        log.info("%s", line)

@@ -6,6 +6,7 @@ point needs before Hydra composes its config.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -57,6 +58,8 @@ def register() -> None:
     store_schemas()
     # ${ml.pick:${x},a,b} is a when x is set, else b: a resumed run adds .hydra/resumed-<time>/.
     OmegaConf.register_new_resolver("ml.pick", _pick, replace=True)
+    # ${ml.basename:${run_dir}}: a run's folder name, e.g. the MLflow or W&B run name.
+    OmegaConf.register_new_resolver("ml.basename", lambda path: Path(str(path)).name, replace=True)
     OmegaConf.register_new_resolver("ml.job_name", job_name, replace=True)
     OmegaConf.register_new_resolver("ml.config_groups", config_groups, replace=True)
     # ${ml.unique_dir:outputs/...[,${resume}]}: run and sweep folders of their own, created when

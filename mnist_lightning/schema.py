@@ -39,6 +39,8 @@ class Config:
     optimizer: Any = MISSING
     scheduler: Any = None
     trainer: Any = MISSING
+    callbacks: Any = MISSING  # name -> a `_target_` node (conf/callbacks/)
+    logger: Any = None  # name -> a `_target_` node (conf/logger/); empty for logger=none
     task_name: str = "train"
     seed: int = 0
     run_dir: str = "${hydra:runtime.output_dir}"
@@ -67,6 +69,7 @@ class EvaluateConfig:
 
     ckpt_path: str = MISSING
     data: Any = None  # another data source (data=...) to test on; default: the checkpoint's own
+    logger: Any = None  # name -> a `_target_` node (conf/logger/), as in training
     data_root: str | None = None  # only move the checkpoint's data source to another folder
     accelerator: str = "auto"
     report: bool = True  # write figures and tables to <run_dir>/report/

@@ -20,20 +20,21 @@ from mnist_lightning.data import DigitDataModule
 from mnist_lightning.distributed import share_cores
 from mnist_lightning.errors import ConfigError, DataError, Diverged
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+from mnist_lightning.loggers import log_run, open_lines
 from mnist_lightning.module import Classifier, build_classifier
 from mnist_lightning.quiet import log_where, plural, quiet
 from mnist_lightning.ranks import children, explain, release
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.resume import finished_results, resumed_config
+from mnist_lightning.run_dirs import LAST, checkpoint_path
 from mnist_lightning.runinfo import versions
-from mnist_lightning.sweeps.hparams import log_hparams
 from mnist_lightning.termination import terminable
-from mnist_lightning.trainer import LAST, build_trainer, check_accelerator, last_checkpoint
+from mnist_lightning.trainer import build_trainer, check_accelerator
 
 log = logging.getLogger(__name__)
 
 
-def _prepare(cfg: DictConfig) -> tuple[DigitDataModule, Classifier]:
+def prepare(cfg: DictConfig) -> tuple[DigitDataModule, Classifier]:
     """The data (read once, before any DDP rank starts) and the model it sizes."""
     check_accelerator(cfg.trainer.accelerator)  # before any data is read or downloaded
     if cfg.threads:
@@ -92,12 +93,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return finished  # nothing to resume, and nothing is changed
     check_run(cfg)
     run_dir = Path(cfg.run_dir)
-    if cfg.ckpt_path == LAST and not last_checkpoint(run_dir).is_file():
+    if cfg.ckpt_path == LAST and not checkpoint_path(run_dir).is_file():
         raise DataError(
-            f"ckpt_path=last: no {last_checkpoint(Path())} in {run_dir}; "
+            f"ckpt_path=last: no {checkpoint_path(Path())} in {run_dir}; "
             "to continue an earlier run use resume=<its run directory>"
         )
-    datamodule, model = _prepare(cfg)
+    datamodule, model = prepare(cfg)
     trainer = build_trainer(cfg, run_dir)
     if not cfg.threads:
         share_cores(trainer)
@@ -156,13 +157,14 @@ def _write_end(
     run_dir: Path,
 ) -> None:
     write_json_atomic(run_dir / M.METRICS_FILE, results)
-    log_hparams(trainer.logger, cfg, results)  # type: ignore[arg-type]
+    log_run(trainer.loggers, cfg, results, trainer.global_step)
     report = None
     if cfg.report and cfg.test:
-        report = write_run_report(model, dm, run_dir, trainer.logger)  # type: ignore[arg-type]
-    # The hparams and the report reopened the event file that fit and test closed: closed again here,
-    # so that its events are on disk and its writer thread ends before the process exits.
-    trainer.logger.finalize("success")  # type: ignore[union-attr]
+        report = write_run_report(model, dm, run_dir, trainer.loggers)
+    # The hparams and the report reopened what fit and test closed (TensorBoard's event file, the MLflow
+    # run): closed again here, so that all is on disk and writer threads end before the process exits.
+    for logger in trainer.loggers:
+        logger.finalize("success")
     best_val = results[M.VAL_ACC_BEST]
     val = "no validation" if best_val is None else f"best val {100 * best_val:.2f}%"
     fit = f"{plural(results[M.EPOCHS], 'epoch')}, fit {results[M.FIT_SECONDS]:.1f} s"
@@ -170,5 +172,5 @@ def _write_end(
         log.info("Test accuracy: %.2f%% (%s, %s)", 100 * results[M.TEST_ACC], val, fit)
     else:
         log.info("Not tested (test=false): %s, %s", val, fit)
-    log_where(log, run_dir, Path(trainer.logger.log_dir), report)  # type: ignore[union-attr]
+    log_where(log, run_dir, open_lines(trainer.loggers), report)
     timeline.mark("report")

@@ -78,7 +78,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     from mnist_lightning.quiet import quiet
     from mnist_lightning.reports.lr_find import PLOT, RESULTS, write_lr_find
     from mnist_lightning.termination import terminable
-    from mnist_lightning.train import _prepare
+    from mnist_lightning.train import prepare
 
     quiet(cfg.verbose)
     check_scalars(cfg)
@@ -87,7 +87,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     # The finder replaces the schedule with its own; building ours anyway would still touch the
     # optimizer (one-cycle sets Adam's beta1 and SGD's momentum, a warm-up scales the LR).
     built.scheduler = None
-    datamodule, model = _prepare(built)
+    datamodule, model = prepare(built)
     with terminable(), no_leftovers(run_dir):
         batch_size = find_batch_size(cfg, model, datamodule, run_dir) if cfg.tune.batch_size else None
         finder = find_lr(cfg, model, datamodule, run_dir)

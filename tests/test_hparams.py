@@ -10,7 +10,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_lightning import metric_keys as M
-from mnist_lightning.sweeps.hparams import HPARAM_METRICS
 from mnist_lightning.train import train
 
 
@@ -22,7 +21,7 @@ def hparams_session(run_dir: Path) -> tuple[dict, dict]:
     info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     hparams = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
                for key, value in info.hparams.items()}  # fmt: skip
-    scalars = {tag: events.Scalars(tag)[-1].value for tag in HPARAM_METRICS}
+    scalars = {tag: events.Scalars(tag)[-1].value for tag in M.RUN_METRICS}
     return hparams, scalars
 
 
@@ -35,6 +34,6 @@ def test_hparams_tab_holds_real_metrics(compose: Callable[..., DictConfig], tiny
     assert (
         hparams["scheduler"] == "CosineAnnealingLR" and hparams["seed"] == 3 and hparams["model"] == "ConvNet"
     )
-    for key in HPARAM_METRICS:
+    for key in M.RUN_METRICS:
         assert abs(scalars[key] - results[key]) <= 1e-6 * max(1.0, abs(results[key])), key  # float32 in TB
     assert scalars[M.VAL_ACC_BEST] != -1

@@ -1,16 +1,14 @@
-"""Flat hyperparameters for TensorBoard's HPARAMS tab, logged once the run's real metrics are known."""
+"""What every logger gets when a run ends: the same flat hyperparameters and the run's final metrics."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from mnist_lightning import metric_keys as M
-
-# The metrics the HPARAMS tab shows beside each run's hyperparameters (real values, never a -1).
-HPARAM_METRICS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.FIT_SECONDS)
 
 
 def _short_name(node: Any) -> str:
@@ -24,7 +22,7 @@ def _limit(value: Any) -> int:
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
-    """The hyperparameters a sweep varies, as flat scalars that TensorBoard can sort and filter."""
+    """The hyperparameters a sweep varies, as flat scalars that every logger can sort and filter."""
     return {
         "model": _short_name(cfg.model.net),
         "optimizer": _short_name(cfg.optimizer),
@@ -39,8 +37,19 @@ def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
     }
 
 
-def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, results: dict[str, Any]) -> None:
-    """Write the HPARAMS-tab session for this run, with its final metrics."""
-    metrics = {key: float(results[key]) for key in HPARAM_METRICS if results.get(key) is not None}
-    logger.log_hyperparams(flat_hparams(cfg), metrics=metrics)
-    logger.save()
+def final_metrics(results: dict[str, Any]) -> dict[str, float]:
+    """metrics.json's numbers (real values only: a run that ran no validation has no val/acc_best)."""
+    return {key: float(results[key]) for key in M.RUN_METRICS if results.get(key) is not None}
+
+
+def log_run(loggers: list[Logger], cfg: DictConfig, results: dict[str, Any], step: int) -> None:
+    """Give each logger the flat hyperparameters and the final metrics, and write them out."""
+    params, metrics = flat_hparams(cfg), final_metrics(results)
+    for logger in loggers:
+        if "metrics" in inspect.signature(logger.log_hyperparams).parameters:
+            # TensorBoard: one HPARAMS-tab session that pairs the hyperparameters with these metrics.
+            logger.log_hyperparams(params, metrics=metrics)
+        else:
+            logger.log_hyperparams(params)
+            logger.log_metrics(metrics, step=step)
+        logger.save()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
@@ -19,6 +19,7 @@ from torch import nn
 from mnist_lightning import metric_keys as M
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.io import write_bytes_atomic
+from mnist_lightning.loggers.images import send_image
 from mnist_lightning.module import Classifier
 from mnist_lightning.quiet import plural, silenced
 from mnist_lightning.reports import figures
@@ -120,15 +121,15 @@ def write_run_report(
     model: Classifier,
     datamodule: DigitDataModule,
     run_dir: Path,
-    logger: TensorBoardLogger | None = None,
+    loggers: Collection[Logger] = (),
     names: Collection[str] | None = None,
 ) -> Path:
-    """Write per_class.csv and the figures asked for into `run_dir/report/` (and TensorBoard).
+    """Write per_class.csv and the figures asked for into `run_dir/report/` (and to the loggers).
 
     `names` (from FIGURES) defaults to the run's own report_figures, saved with the model; unset: all.
     The confusion matrix and per_class.csv are the test pass's own counts over every process, so
     they agree with metrics.json exactly; the image grids show the images this process tested.
-    Each figure is drawn once: the same pixels go to its PNG and to TensorBoard.
+    Each figure is drawn once: the same pixels go to its PNG and to TensorBoard (or MLflow, W&B).
     """
     start = time.perf_counter()
     assert model.tested_confusion is not None, "write_run_report needs a model that trainer.test() has tested"
@@ -142,11 +143,11 @@ def write_run_report(
     for name, fig in _draw(set(FIGURES if names is None else names), cm, model, datamodule, run_dir):
         pixels = figures.render(fig)  # (H, W, 3) uint8
         write_bytes_atomic(out / f"{name}.png", figures.encode_png(pixels))
-        if logger is not None and not name.startswith("feature_maps"):
-            logger.experiment.add_image(f"report/{name}", pixels, dataformats="HWC")
+        if not name.startswith("feature_maps"):
+            send_image(list(loggers), f"report/{name}", pixels)
         written += 1
-    if logger is not None:
-        logger.experiment.flush()
+    for logger in loggers:
+        logger.save()
     model.train(was_training)
     log.info("Wrote %s in %.1f s", plural(written, "report file"), time.perf_counter() - start)
     return out

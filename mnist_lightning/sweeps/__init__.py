@@ -1,1 +1,1 @@
-"""Sweeps and experiment tracking: TensorBoard HPARAMS logging (and, later, the multirun report)."""
+"""Multirun sweeps: the sweep report (results.py), our Optuna sweeper, and how jobs share the machine."""
