@@ -27,16 +27,13 @@ requires_mnist = pytest.mark.skipif(
     reason="set MNIST_DATA_DIR to a folder holding the four MNIST .gz files for end-to-end tests",
 )
 
-# cpu, one short epoch, quiet: what every end-to-end test starts from.
+# debug=limit (one epoch, a few batches per split; conf/debug/limit.yaml) on the CPU, quiet: what every
+# end-to-end test starts from.
 FAST = [
+    "debug=limit",
+    "task_name=train",  # debug= runs go to outputs/debug; the tests that look for outputs/train keep it
     "trainer.accelerator=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=4",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
     "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "trainer.num_sanity_val_steps=0",
     "report=false",  # tests/test_reports.py turns it on
 ]
 

@@ -23,8 +23,11 @@ GROUPS = (
     "optimizer",
     "scheduler",
     "trainer",
+    "callbacks",
+    "logger",
     "experiment",
     "hparams_search",
+    "debug",
 )
 
 
@@ -33,7 +36,8 @@ def test_every_option_composes_and_targets_resolve(
     group: str, option: str, compose: Callable[..., DictConfig]
 ) -> None:
     cfg = compose(f"{group}={option}")
-    for node in (cfg.data, cfg.model.net, cfg.model.loss, cfg.optimizer, cfg.trainer):
+    built = (cfg.data, cfg.model.net, cfg.model.loss, cfg.optimizer, cfg.trainer)
+    for node in (*built, *cfg.callbacks.values(), *(cfg.logger or {}).values()):
         assert callable(get_class(node._target_))
     for node in (cfg.scheduler, cfg.data.augment):
         if node:

@@ -47,6 +47,20 @@ MISTAKES = [
     ("run dir is a file", ["T", "hydra.run.dir=FILE"], "hydra.run.dir="),
     ("text file as checkpoint", ["E", "ckpt_path=NOTES"], "notes.ckpt: not a PyTorch checkpoint"),
     ("ONNX file as checkpoint", ["E", "ckpt_path=ONNX"], "model.onnx: not a PyTorch checkpoint"),
+    ("mistyped callback", ["T", "callbacks=[early_stopping,lr_monitr]"], "available: early_stopping, lr_mon"),
+    (
+        "callback setting",
+        ["T", "callbacks=early_stopping", "callbacks.early_stopping.patiance=1"],
+        "patiance",
+    ),
+    ("callback class", ["T", "+callbacks.mine._target_=nowhere.Mine"], "callbacks.mine: "),
+    (
+        "early stopping on nothing",
+        ["T", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val/acc2"],
+        "callbacks.early_stopping.monitor=val/acc2: no metric of that name",
+    ),
+    ("mistyped logger", ["T", "logger=mlfow"], "available: csv, many, mlflow, none, tensorboard, wandb"),
+    ("mistyped debug preset", ["T", "debug=fats"], "available: anomaly, fast"),
     ("mistyped sweep folder", ["R", "SWEEP/nope"], "nope: no such sweep directory"),
     ("folder with no jobs", ["R", "EMPTY"], "no job folders"),
 ]

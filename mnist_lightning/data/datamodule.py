@@ -124,7 +124,13 @@ class DigitDataModule(L.LightningDataModule):
         return TensorDataset(digits.images, digits.labels)
 
     def _loader(self, split: str, train: bool) -> TensorBatches | DataLoader:
-        batch_size = self.batch_size if train else self.eval_batch_size
+        if self.trainer is not None and self.trainer.overfit_batches > 0 and split != "test":
+            # trainer.overfit_batches (debug=overfit): the same first training batches, in the same
+            # order, for training and validation; Lightning keeps only that many of each.
+            split, train = "train", False
+            batch_size = self.batch_size
+        else:
+            batch_size = self.batch_size if train else self.eval_batch_size
         if not self.resident:
             return DataLoader(
                 self.sample_dataset(split),
