@@ -22,9 +22,12 @@ EXTRAS = {"mlflow": "mlflow", "wandb": "wandb", "rich": "rich"}
 
 
 def reason(err: BaseException) -> str:
-    """The first line of what the class itself said, under Hydra's wrapper."""
+    """The first line of what the class itself said, under Hydra's wrapper; for a class that cannot be
+    imported, the import error itself (Hydra's own first line ends in a colon and says nothing)."""
     cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Error loading 'pkg.Class':" / "No module named 'pkg'"
+        return f"{lines[0]} {lines[1]}; is its package installed, or its folder on PYTHONPATH?"
     return lines[0] if lines else type(cause).__name__
 
 

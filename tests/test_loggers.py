@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_tiny_mnist
 from omegaconf import DictConfig
@@ -143,3 +144,19 @@ def test_two_runs_at_once_share_one_mlflow_store(tmp_path: Path) -> None:
     assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
     assert all(run.info.status == "FINISHED" and run.data.metrics[M.TEST_ACC] >= 0 for run in runs)
     assert not (tmp_path / "mlruns").exists()  # artifacts go under outputs/ too
+
+
+def test_a_users_subclass_of_a_logger_is_opened_and_sent_images_like_its_parent(tmp_path: Path) -> None:
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from mnist_lightning.loggers import open_lines
+    from mnist_lightning.loggers.images import send_image
+
+    class MyBoard(TensorBoardLogger):
+        """A user's TensorBoard logger with a setting of their own."""
+
+    board = MyBoard(save_dir=tmp_path, name="tb", version="")
+    assert open_lines([board]) == [f"TensorBoard: tensorboard --logdir {tmp_path / 'tb'}"]
+    send_image([board], "report/x", np.zeros((4, 4, 3), dtype=np.uint8))
+    board.finalize("success")
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))

@@ -111,6 +111,23 @@ def test_resume_keeps_the_runs_config_and_refuses_what_would_change_it(
     ), proc.stderr
 
 
+def test_a_run_from_before_callbacks_and_loggers_were_config_resumes(
+    compose: Callable[..., DictConfig], tiny_mnist: Path
+) -> None:
+    first = compose(*_tiny(tiny_mnist), "trainer.max_epochs=2", "trainer.limit_train_batches=2")
+    train(first)
+    run_dir = Path(first.run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    for group in ("callbacks", "logger"):  # as its checkpoints were: the Trainer's parts came from code
+        del state["hyper_parameters"][group]
+    torch.save(state, last)
+    (run_dir / M.METRICS_FILE).unlink()  # not finished: resume continues it
+    resumed = train(compose(f"resume={run_dir}"))
+    assert resumed[M.STATUS] == M.OK and resumed[M.EPOCHS] == 2
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
 def test_every_checkpoint_is_plain_data_with_versions(
     compose: Callable[..., DictConfig], tiny_mnist: Path
 ) -> None:
