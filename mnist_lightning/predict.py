@@ -25,15 +25,10 @@ log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `pyth
 BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
 
 
-def image_suffixes() -> set[str]:
-    """Every file suffix Pillow can open here: .png, .jpg, .webp, .tif, .gif, .bmp and the rest."""
-    Image.init()  # registers every installed format plugin
-    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
-
-
 def find_images(inputs: str) -> list[Path]:
     """The image files named by `inputs`: one file, a folder's images (sorted), or a glob's matches."""
-    # heavy (quiet imports Lightning): imported when used, so the entry point starts fast
+    # heavy (quiet imports Lightning, data torch): imported when used, so the entry point starts fast
+    from mnist_lightning.data.folder import image_suffixes
     from mnist_lightning.quiet import plural
 
     path = Path(inputs).expanduser()

@@ -116,10 +116,11 @@ def test_folder_converts_colour_and_resizes(tmp_path: Path, caplog: pytest.LogCa
     rgba = np.zeros((28, 28, 4), np.uint8)
     rgba[5:20, 5:20] = (255, 255, 255, 255)  # transparent elsewhere: becomes black
     Image.fromarray(rgba).save(tmp_path / "7" / "alpha.png")
+    Image.fromarray(rgb[:28, :28, 0]).save(tmp_path / "7" / "scan.tif")  # any format predict reads, too
     (tmp_path / "7" / "notes.txt").write_text("not an image")
     with caplog.at_level(logging.WARNING):
         digits = read_image_folder(tmp_path)
-    assert digits.images.shape == (2, 28, 28) and digits.labels.tolist() == [7, 7]
+    assert digits.images.shape == (3, 28, 28) and digits.labels.tolist() == [7, 7, 7]
     assert "resized 1 images to 28x28" in caplog.text and "skipped 1 files" in caplog.text
     alpha = digits.images[0]  # "alpha" sorts before "big"
     assert alpha[10, 10] == 255 and alpha[25, 25] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -20,14 +21,20 @@ from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # a data=folder tree; predict reads any Pillow format
-_OTHER_SUFFIXES = ", ".join(s for s in IMAGE_SUFFIXES if s != ".png")  # error messages name .png first
+SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
 IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
 
 
 def _natural_key(name: str) -> list[str | int]:
     # "img_10" sorts after "img_9"; str and int parts alternate, so keys always compare.
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """Every suffix Pillow can open here (.png, .jpg, .webp, .tif, .bmp, ...): for data=folder and predict."""
+    Image.init()  # registers every installed format plugin
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
 def list_images(folder: Path) -> list[tuple[Path, int]]:
@@ -40,16 +47,16 @@ def list_images(folder: Path) -> list[tuple[Path, int]]:
                 f"{class_dir}: class folders must be named by their digit, 0 to 9; rename or move this folder"
             )
         files = [p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
-        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        images = [p for p in files if p.suffix.lower() in image_suffixes()]
         skipped += len(files) - len(images)
         if not images:
-            log.warning("%s: empty class folder (no %s files)", class_dir, "/".join(IMAGE_SUFFIXES))
+            log.warning("%s: empty class folder (no image files)", class_dir)
         items += [(p, int(class_dir.name)) for p in images]
     if skipped:
-        log.warning("%s: skipped %d files that are not %s images", folder, skipped, "/".join(IMAGE_SUFFIXES))
+        log.warning("%s: skipped %d files that are not images Pillow reads", folder, skipped)
     if not items:
         raise DataError(
-            f"{folder}: no images found; expected {folder}/<digit>/*.png (or {_OTHER_SUFFIXES}) "
+            f"{folder}: no images found; expected {folder}/<digit>/*.png (or {SOME_FORMATS}) "
             "with one folder per digit 0-9"
         )
     items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))
