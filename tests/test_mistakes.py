@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONF_DIR, make_tiny_mnist
+from conftest import CONF_DIR, FAST, make_tiny_mnist
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
@@ -22,9 +22,7 @@ from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.train import train
 
 DRIVER = Path(__file__).with_name("cli_driver.py")
-QUICK = ["data.val_size=40", "trainer.accelerator=cpu", "trainer.max_epochs=1",
-         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-         "report=false", "trainer.enable_progress_bar=false"]  # fmt: skip
+QUICK = ["data.val_size=40", *FAST]
 
 # (name, the command after its module, the exit status, what the last stderr line must contain)
 MISTAKES = [

@@ -12,15 +12,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import make_tiny_mnist
+from conftest import FAST, make_tiny_mnist
 from omegaconf import OmegaConf
 
 from mnist_lightning.run_dirs import RANK_VARIABLES, unique_dir
 
 # The quickest real training run: tiny data, one short epoch on the CPU, no report.
-FAST_RUN = ["data=idx", "data.val_size=40", "trainer.accelerator=cpu", "trainer.max_epochs=1",
-            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-            "trainer.enable_progress_bar=false", "report=false", "threads=1"]  # fmt: skip
+FAST_RUN = ["data=idx", "data.val_size=40", *FAST, "threads=1"]
 MARKER = "taken.txt"  # in the folders the test makes beforehand
 AHEAD = 120  # seconds of time-stamped folders made beforehand: longer than the runs take to start
 
