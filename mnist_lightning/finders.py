@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.tuner import Tuner, lr_finder
 from lightning.pytorch.tuner.lr_finder import _LRFinder
 from omegaconf import DictConfig
 
@@ -18,7 +20,7 @@ from mnist_lightning.data import DigitDataModule
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.module import Classifier
 from mnist_lightning.quiet import LIGHTNING_INFO, silenced
-from mnist_lightning.tune import SKIP_BEGIN, SKIP_END
+from mnist_lightning.schema import SKIP_BEGIN, SKIP_END
 
 # The finders save the model to these files in the trainer's default_root_dir and restore it from them.
 LEFTOVERS = (".lr_find_*.ckpt", ".scale_batch_size_*.ckpt")
@@ -33,6 +35,17 @@ class _DropRestores(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not any(pattern.split("*")[0] in str(record.msg) for pattern in LEFTOVERS)
+
+
+@contextmanager
+def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """`owner.name` is `value` inside the block, and what it was after."""
+    kept = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, kept)
 
 
 def plain_trainer(cfg: DictConfig, run_dir: Path, steps: int) -> L.Trainer:
@@ -92,16 +105,19 @@ def find_lr(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run
     """Lightning's LR range test: the model's weights are restored afterwards, its config is untouched."""
     tune = cfg.tune
     trainer = plain_trainer(cfg, run_dir, tune.num_training)
-    finder = Tuner(trainer).lr_find(
-        model,
-        datamodule=datamodule,
-        min_lr=tune.min_lr,
-        max_lr=tune.max_lr,
-        num_training=tune.num_training,
-        mode=tune.mode,
-        early_stop_threshold=tune.early_stop_threshold,
-        update_attr=False,  # our LR lives in cfg.optimizer.lr; the suggestion is printed as that override
-    )
+    # The finder draws its own tqdm bar, always: tqdm's disable=None keeps it to a terminal, as our
+    # bars are (in a log file it would be one endless line).
+    with patched(lr_finder, "tqdm", functools.partial(lr_finder.tqdm, disable=None)):
+        finder = Tuner(trainer).lr_find(
+            model,
+            datamodule=datamodule,
+            min_lr=tune.min_lr,
+            max_lr=tune.max_lr,
+            num_training=tune.num_training,
+            mode=tune.mode,
+            early_stop_threshold=tune.early_stop_threshold,
+            update_attr=False,  # our LR lives in cfg.optimizer.lr; the suggestion is printed as that override
+        )
     assert finder is not None  # as above
     return finder
 

@@ -15,6 +15,12 @@ PREDICT_SCHEMA = "predict_schema"
 EXPORT_SCHEMA = "export_schema"
 
 
+# Lightning's suggestion() ignores the first 10 losses (the smoothing's start) and the last one, and
+# needs two finite losses between them for a slope: tune.num_training is at least MIN_STEPS.
+SKIP_BEGIN, SKIP_END = 10, 1
+MIN_STEPS = SKIP_BEGIN + SKIP_END + 2
+
+
 @dataclass
 class TuneSettings:
     """`python -m mnist_lightning.tune`'s own keys: the LR finder and, on request, the batch-size finder."""

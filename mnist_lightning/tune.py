@@ -19,13 +19,10 @@ from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers th
 from mnist_lightning import warm
 from mnist_lightning.cli import given_keys, run_app
 from mnist_lightning.errors import ConfigError
+from mnist_lightning.schema import MIN_STEPS
 
 log = logging.getLogger("mnist_lightning.tune")
 MODES, BATCH_MODES = ("exponential", "linear"), ("power", "binsearch")
-# Lightning's suggestion() ignores the first 10 losses (the smoothing's start) and the last one, and
-# needs two finite losses between them for a slope.
-SKIP_BEGIN, SKIP_END = 10, 1
-MIN_STEPS = SKIP_BEGIN + SKIP_END + 2
 
 
 def check_settings(cfg: DictConfig) -> None:

@@ -105,6 +105,7 @@ def test_the_cli_prints_the_override_to_train_with(commands: dict) -> None:
     assert line.startswith(f"Suggested: optimizer.lr={lr:.2g}  (python -m mnist_lightning data=idx")
     # The training overrides come back, the tune ones do not, and the suggestion ends the command.
     assert "data.batch_size=32" in line and "tune." not in line and line.endswith(f"optimizer.lr={lr:.2g})")
+    assert "Finding best initial lr" not in result["output"]  # the finder's bar: only on a terminal
 
 
 @pytest.mark.parametrize(
