@@ -1,4 +1,4 @@
-"""Warm starts: commands after the first skip the ~4 s import of torch and Lightning.
+"""Warm starts: commands after the first skip the 3-4 s import of torch and Lightning.
 
 A cold command runs in its own process as always, and when it ends a warm process (one per interpreter
 and import-time environment) starts importing torch and Lightning in the background. Later commands

@@ -1,4 +1,4 @@
-"""`python -m mnist_lightning.warm status|stop`: list or end this user's warm processes."""
+"""`python -m mnist_lightning.warm status|stop|wait`: list, end or wait for this user's warm processes."""
 
 from __future__ import annotations
 
