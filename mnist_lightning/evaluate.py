@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers the schemas and resolvers)
@@ -27,6 +27,9 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
 
     data_cfg = cfg.data if cfg.data else stored.data
     data_cfg.seed = stored.seed  # a folder's held-out test split is the one the run held out
+    if "dataset" not in data_cfg and "dataset" in stored.data:  # data=<source> alone: the model's dataset
+        with open_dict(data_cfg):
+            data_cfg.dataset = stored.data.dataset
     if cfg.data_root:
         data_cfg.root = cfg.data_root
     given = given_keys()

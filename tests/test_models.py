@@ -10,9 +10,8 @@ from conftest import group_options
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mnist_lightning.data import NUM_CLASSES
-
 IN_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10  # any class count works; the digits
 
 
 @pytest.mark.parametrize("name", group_options("model"))

@@ -25,8 +25,9 @@ from PIL import Image
 from torchvision import datasets
 
 from mnist_lightning.data import Digits, FolderDataModule, IdxDataModule, TorchvisionDataModule
+from mnist_lightning.data.datasets import KINDS, SPLITS, builtin
 from mnist_lightning.data.folder import load_folder, read_image_folder, write_image_folder
-from mnist_lightning.data.idx import FILE_STEMS, GZIP_MAGIC, find_idx_file, load_idx_dir
+from mnist_lightning.data.idx import GZIP_MAGIC, find_idx_file, load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision
 from mnist_lightning.errors import DataError
 
@@ -215,8 +216,11 @@ def test_two_processes_stage_torchvision_files_at_once(tmp_path: Path) -> None:
     outputs = _race(tmp_path, rounds, "data=torchvision", f"data.root={MNIST_DIR}", "data.download=false")
     for out in outputs:
         assert out.splitlines() == [f"{r} 55000 5000 10000" for r in range(rounds)]
+    mnist = builtin("mnist")
     sources = {
-        stems[0]: _decompressed(find_idx_file(Path(MNIST_DIR), *key)) for key, stems in FILE_STEMS.items()
+        mnist.file_name(split, kind): _decompressed(find_idx_file(Path(MNIST_DIR), split, kind))
+        for split in SPLITS
+        for kind in KINDS
     }
     for r in range(rounds):
         staged = [p for p in (tmp_path / "sync" / f"cache-{r}").rglob("*") if p.is_file()]

@@ -1,4 +1,4 @@
-"""Data: one reader per source, tensor batches, and the DataModule."""
+"""Data: one reader per source, the dataset descriptions, tensor batches, and the DataModule."""
 
 from mnist_lightning.data.datamodule import (
     DigitDataModule,
@@ -6,10 +6,11 @@ from mnist_lightning.data.datamodule import (
     IdxDataModule,
     TorchvisionDataModule,
 )
-from mnist_lightning.data.digits import NUM_CLASSES, Digits
+from mnist_lightning.data.datasets import Dataset
+from mnist_lightning.data.digits import Digits
 
 __all__ = [
-    "NUM_CLASSES",
+    "Dataset",
     "DigitDataModule",
     "Digits",
     "FolderDataModule",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from mnist_lightning.checks import at_least, is_number
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
-from mnist_lightning.data.digits import NUM_CLASSES, Digits, normalize
+from mnist_lightning.data.datasets import Dataset as DatasetFacts
+from mnist_lightning.data.digits import Digits, normalize
 from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.data.folder import load_folder, load_folder_test
 from mnist_lightning.data.idx import load_idx_dir, load_idx_split
@@ -27,19 +29,18 @@ Batch = tuple[Tensor, Tensor]
 
 
 class DigitDataModule(L.LightningDataModule):
-    """Train/val/test splits of 28x28 digits; validation is carved from train, never from test."""
-
-    num_classes = NUM_CLASSES
+    """Train/val/test splits of a dataset's images; validation is carved from train, never from test."""
 
     def __init__(
         self,
         root: str,
         batch_size: int,
         val_size: int,
-        mean: float,
-        std: float,
         seed: int,
         cache_dir: str,
+        mean: float | None = None,
+        std: float | None = None,
+        dataset: Mapping[str, Any] | DatasetFacts | None = None,
         eval_batch_size: int | None = None,
         resident: bool = True,
         num_workers: int = 0,
@@ -50,6 +51,11 @@ class DigitDataModule(L.LightningDataModule):
             at_least(f"data.{key}", value, 1)
         at_least("data.eval_batch_size", eval_batch_size, 1, optional=True)  # null: data.batch_size
         at_least("data.num_workers", num_workers, 0)
+        # The dataset (data.dataset, from dataset=...; none in configs from before it: MNIST) says
+        # what the files are; data.mean/std default to its normalisation.
+        self.dataset = DatasetFacts.from_config(dataset)
+        mean = self.dataset.mean if mean is None else mean
+        std = self.dataset.std if std is None else std
         if not is_number(std) or std <= 0:
             raise ConfigError(f"data.std={std}: must be a positive number")
         self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
@@ -110,9 +116,14 @@ class DigitDataModule(L.LightningDataModule):
         return (1, height, width)
 
     @property
+    def num_classes(self) -> int:
+        """The dataset's class count: the model's output width."""
+        return self.dataset.num_classes
+
+    @property
     def facts(self) -> DataFacts:
-        """What a model trained on this data must know: input shape, classes, normalisation."""
-        return DataFacts(self.input_shape, self.num_classes, self.mean, self.std)
+        """What a model trained on this data must know: input shape, classes, their names, normalisation."""
+        return DataFacts(self.input_shape, self.num_classes, self.mean, self.std, self.dataset.class_names)
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
@@ -190,17 +201,17 @@ class DigitDataModule(L.LightningDataModule):
 
 
 class IdxDataModule(DigitDataModule):
-    """The four MNIST-format IDX files in `root`, gzipped or not."""
+    """The dataset's four IDX files in `root`, gzipped or not."""
 
     def load(self) -> tuple[Digits, Digits]:
-        return load_idx_dir(self.root)
+        return load_idx_dir(self.root, self.dataset)
 
     def load_test(self) -> Digits:
-        return load_idx_split(self.root, "test")
+        return load_idx_split(self.root, "test", self.dataset)
 
 
 class TorchvisionDataModule(DigitDataModule):
-    """`torchvision.datasets.MNIST`: local files when present, else a download if allowed."""
+    """The dataset's torchvision class: local files when present, else a download if allowed."""
 
     def __init__(self, download: bool = True, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -208,14 +219,14 @@ class TorchvisionDataModule(DigitDataModule):
 
     def prepare_data(self) -> None:
         """Download (if allowed and needed) and stage the files; safe in every process at once."""
-        prepare_torchvision(self.root, self.cache_dir, self.download)
+        prepare_torchvision(self.root, self.cache_dir, self.download, self.dataset)
 
     def load(self) -> tuple[Digits, Digits]:
-        return load_torchvision(self.root, self.cache_dir, self.download)
+        return load_torchvision(self.root, self.cache_dir, self.download, self.dataset)
 
     def sample_dataset(self, split: str) -> Dataset:
-        """The classic path: torchvision's MNIST, one PIL image per sample, then to a tensor."""
-        dataset = torchvision_dataset(self.root, self.cache_dir, self.download, train=split != "test")
+        """The classic path: the torchvision dataset, one PIL image per sample, then to a tensor."""
+        dataset = torchvision_dataset(self.root, self.cache_dir, self.download, split != "test", self.dataset)
         return Subset(dataset, self.indices[split].tolist())
 
 

@@ -10,8 +10,6 @@ from torch import Tensor
 
 from mnist_lightning.errors import DataError
 
-NUM_CLASSES = 10  # digits 0-9: the one place the class count is defined
-
 
 @dataclass(frozen=True)
 class Digits:
@@ -32,8 +30,11 @@ class Digits:
         return Digits(self.images.to(device), self.labels.to(device))
 
 
-def make_digits(images: Tensor, labels: Tensor, where: str) -> Digits:
-    """Check shapes, counts and label range; `where` names the file or folder for the error."""
+def make_digits(images: Tensor, labels: Tensor, where: str, num_classes: int, first: int = 0) -> Digits:
+    """Check shapes, counts and label range (first..first+num_classes-1), then count labels from 0.
+
+    `where` names the file or folder for the error; `num_classes` comes from the dataset.
+    """
     if images.ndim != 3:
         raise DataError(f"{where}: images have shape {tuple(images.shape)}, expected (N, H, W)")
     if len(images) != len(labels):
@@ -45,12 +46,13 @@ def make_digits(images: Tensor, labels: Tensor, where: str) -> Digits:
         raise DataError(f"{where}: the split holds no samples")
     labels = labels.to(torch.int64)
     low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= NUM_CLASSES:
+    last = first + num_classes - 1
+    if low < first or high > last:
         raise DataError(
-            f"{where}: label values span {low}..{high}, but digits must be 0..{NUM_CLASSES - 1}; "
-            "check that this is a digit dataset's label file"
+            f"{where}: label values span {low}..{high}, but this dataset's {num_classes} classes are "
+            f"{first}..{last}; check that the label file belongs to the chosen dataset= (and data=)"
         )
-    return Digits(images.to(torch.uint8).contiguous(), labels.contiguous())
+    return Digits(images.to(torch.uint8).contiguous(), (labels - first).contiguous())
 
 
 def normalize(

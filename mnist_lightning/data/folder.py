@@ -20,6 +20,7 @@ from mnist_lightning.errors import DataError
 from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
+DIGIT_FOLDERS = 10  # class folders are named by one digit, 0 to 9 (list_images checks)
 
 SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
 IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
@@ -97,7 +98,7 @@ def read_image_folder(folder: Path) -> Digits:
         log.warning("%s: resized %d images to %dx%d", folder, resized, IMAGE_SIZE, IMAGE_SIZE)
     images = torch.from_numpy(np.stack([array for array, _ in decoded]))  # (N, 28, 28)
     labels = torch.tensor([label for _, label in items], dtype=torch.int64)
-    return make_digits(images, labels, str(folder))
+    return make_digits(images, labels, str(folder), DIGIT_FOLDERS)
 
 
 def _fingerprint(folder: Path) -> str:

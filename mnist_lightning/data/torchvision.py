@@ -1,4 +1,5 @@
-"""`torchvision.datasets.MNIST` as a source: downloads when allowed, works offline from local files.
+"""A dataset's torchvision class (MNIST, FashionMNIST, KMNIST, EMNIST, QMNIST) as a source: downloads
+when allowed, works offline from local files.
 
 Staging and downloading are safe in many processes at once (sweep jobs, DDP ranks on an empty
 cache): every file is written under a name of its own and renamed into place, so a reader sees
@@ -13,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +23,33 @@ from PIL import Image
 from torch import Tensor
 from torchvision import datasets
 
-from mnist_lightning.data.digits import Digits, make_digits
-from mnist_lightning.data.idx import FILE_STEMS, GZIP_MAGIC, find_idx_file
+from mnist_lightning.data.datasets import KINDS, SPLITS, Dataset
+from mnist_lightning.data.digits import Digits
+from mnist_lightning.data.idx import GZIP_MAGIC, find_idx_file
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import write_atomic
 
 log = logging.getLogger(__name__)
 
-RAW = Path("MNIST") / "raw"  # where torchvision looks, under its root
+
+def _raw(dataset: Dataset) -> Path:
+    """Where torchvision looks for the uncompressed files, under its root: e.g. EMNIST/raw."""
+    return Path(dataset.torchvision) / "raw"
 
 
-def _not_found(root: Path) -> str:
-    return f"data.root={root}: no MNIST files found (looked in {root}, {root / RAW})"
+def _not_found(root: Path, dataset: Dataset) -> str:
+    where = f"{root}, {root / _raw(dataset)}"
+    return f"data.root={root}: no {dataset.torchvision} files found (looked in {where})"
 
 
-def _local_files(root: Path) -> dict[str, Path] | None:
-    """torchvision's file name -> the local IDX file (flat or MNIST/raw, .gz or not), or None."""
+def _local_files(root: Path, dataset: Dataset) -> dict[str, Path] | None:
+    """torchvision's file name -> the local IDX file (flat or <Class>/raw, .gz or not), or None."""
     try:
-        return {stems[0]: find_idx_file(root, *key) for key, stems in FILE_STEMS.items()}
+        return {
+            dataset.file_name(split, kind): find_idx_file(root, split, kind, dataset)
+            for split in SPLITS
+            for kind in KINDS
+        }
     except DataError:
         return None
 
@@ -61,87 +72,112 @@ def _copy_uncompressed(src: Path, dst: Path) -> None:
         write_atomic(dst, lambda fout: shutil.copyfileobj(fin, fout))
 
 
-def _stage_raw_files(root: Path, cache: Path) -> Path | None:
-    """Copy local IDX files (flat or MNIST/raw, .gz or not) into torchvision's layout under `cache`.
+def _stage_raw_files(root: Path, cache: Path, dataset: Dataset) -> Path | None:
+    """Copy local IDX files (flat or <Class>/raw, .gz or not) into torchvision's layout under `cache`.
 
-    torchvision only recognises *uncompressed* files in `<root>/MNIST/raw` and would otherwise try
+    torchvision only recognises *uncompressed* files in `<root>/<Class>/raw` and would otherwise try
     to download; `root` may be read-only, so the staged copy goes to the cache. Returns the
     torchvision root, or None when `root` holds no complete set.
     """
-    files = _local_files(root) if root.is_dir() else None
+    files = _local_files(root, dataset) if root.is_dir() else None
     if files is None:
         return None
     tv_root = _staged_root(cache, files)
     for name, src in files.items():
-        dst = tv_root / RAW / name
+        dst = tv_root / _raw(dataset) / name
         if not dst.is_file():  # another process may be writing it too: each writes its own temporary
             _copy_uncompressed(src, dst)
     return tv_root
 
 
-def _download_raw_files(root: Path) -> None:
-    """Download MNIST into `<root>/MNIST/raw` (torchvision's layout, .gz and uncompressed files).
+def _download_raw_files(root: Path, dataset: Dataset) -> None:
+    """Download the dataset into `<root>/<Class>/raw` (torchvision's layout, .gz and uncompressed files).
 
     Each process downloads into a temporary folder of its own beside the target, so no process
     ever reads another's half-written file; each finished file is then renamed into place, which
     is atomic (two processes downloading at once replace a complete file with an identical one).
     """
-    raw = root / RAW
+    raw = root / _raw(dataset)
     raw.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=raw.parent, prefix=".download-"))
     try:
-        datasets.MNIST(str(tmp), download=True)
-        for file in (tmp / RAW).iterdir():
+        for train in (True, False):  # QMNIST downloads only the split it is asked for
+            _tv_class(dataset)(str(tmp), train=train, download=True, **dataset.torchvision_args)
+        for file in (tmp / _raw(dataset)).iterdir():
             os.replace(file, raw / file.name)
     except (RuntimeError, OSError) as err:
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise DataError(
-            f"{_not_found(root)} and the download failed ({reason}); without network, copy the "
-            "four MNIST .gz files into that folder or set MNIST_DATA_DIR to where they are"
+            f"{_not_found(root, dataset)} and the download failed ({reason}); without network, copy the "
+            "four .gz files into that folder or set MNIST_DATA_DIR to where they are"
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prepare_torchvision(root: str | Path, cache_dir: str | Path, download: bool) -> Path:
-    """Stage MNIST for torchvision, downloading it into `root` first if allowed; the torchvision root."""
-    root, cache = Path(root).expanduser(), Path(cache_dir).expanduser()
-    tv_root = _stage_raw_files(root, cache)
+def _tv_class(dataset: Dataset) -> type[datasets.MNIST]:
+    return getattr(datasets, dataset.torchvision)  # every one of them is an MNIST subclass
+
+
+def prepare_torchvision(
+    root: str | Path, cache_dir: str | Path, download: bool, dataset: Dataset | None = None
+) -> Path:
+    """Stage the dataset (default MNIST) for torchvision, downloading it into `root` first if allowed."""
+    root, cache, dataset = Path(root).expanduser(), Path(cache_dir).expanduser(), Dataset.from_config(dataset)
+    tv_root = _stage_raw_files(root, cache, dataset)
     if tv_root is None:
         if not download:
             raise DataError(
-                f"{_not_found(root)} and data.download=false; set data.download=true to fetch "
+                f"{_not_found(root, dataset)} and data.download=false; set data.download=true to fetch "
                 "them, or point data.root / MNIST_DATA_DIR at a folder holding the four .gz files"
             )
-        log.info("Downloading MNIST into %s", root / RAW)
-        _download_raw_files(root)
-        tv_root = _stage_raw_files(root, cache)
+        log.info("Downloading %s into %s", dataset.name, root / _raw(dataset))
+        _download_raw_files(root, dataset)
+        tv_root = _stage_raw_files(root, cache, dataset)
         if tv_root is None:
-            raise DataError(f"{_not_found(root)} after downloading them; delete {root / RAW} and try again")
+            again = f"delete {root / _raw(dataset)} and try again"
+            raise DataError(f"{_not_found(root, dataset)} after downloading them; {again}")
     return tv_root
 
 
-def _pil_to_uint8(image: Image.Image) -> Tensor:
-    return torch.from_numpy(np.array(image, dtype=np.uint8))  # (H, W)
+def _pil_to_uint8(transposed: bool, image: Image.Image) -> Tensor:
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))  # (H, W), or (W, H) as EMNIST stores it
+    return pixels.T.contiguous() if transposed else pixels
+
+
+def _target(dataset: Dataset, target: int | Tensor) -> int:
+    if isinstance(target, Tensor) and target.ndim == 1:  # QMNIST with compat=False: a row of 8
+        target = target[dataset.label_column]
+    return int(target) - dataset.label_offset
 
 
 def torchvision_dataset(
-    root: str | Path, cache_dir: str | Path, download: bool, train: bool
+    root: str | Path, cache_dir: str | Path, download: bool, train: bool, dataset: Dataset | None = None
 ) -> datasets.MNIST:
-    """torchvision's per-sample MNIST dataset (PIL image -> uint8 tensor), over the staged files."""
-    tv_root = prepare_torchvision(root, cache_dir, download)
-    return datasets.MNIST(str(tv_root), train=train, transform=_pil_to_uint8)
+    """torchvision's per-sample dataset (PIL image -> uint8 (H, W), label from 0), over the staged files."""
+    dataset = Dataset.from_config(dataset)
+    tv_root = prepare_torchvision(root, cache_dir, download, dataset)
+    return _tv_class(dataset)(
+        str(tv_root),
+        train=train,
+        transform=partial(_pil_to_uint8, dataset.transposed),  # partials pickle for DataLoader workers
+        target_transform=partial(_target, dataset),
+        **dataset.torchvision_args,
+    )
 
 
-def load_torchvision(root: str | Path, cache_dir: str | Path, download: bool) -> tuple[Digits, Digits]:
-    """(train, test) through torchvision's MNIST class, reading `.data`/`.targets` directly.
+def load_torchvision(
+    root: str | Path, cache_dir: str | Path, download: bool, dataset: Dataset | None = None
+) -> tuple[Digits, Digits]:
+    """(train, test) through the dataset's torchvision class, reading `.data`/`.targets` directly.
 
     After `prepare_torchvision` this only reads; without it, it stages (or downloads) first.
     """
-    tv_root = prepare_torchvision(root, cache_dir, download)
+    dataset = Dataset.from_config(dataset)
+    tv_root = prepare_torchvision(root, cache_dir, download, dataset)
     splits = []
     for train in (True, False):
-        ds = datasets.MNIST(str(tv_root), train=train)
-        where = f"torchvision MNIST ({'train' if train else 'test'}) under {tv_root}"
-        splits.append(make_digits(ds.data, ds.targets, where))
+        ds = _tv_class(dataset)(str(tv_root), train=train, **dataset.torchvision_args)
+        where = f"torchvision {dataset.torchvision} ({'train' if train else 'test'}) under {tv_root}"
+        splits.append(dataset.to_digits(ds.data, ds.targets, where))
     return splits[0], splits[1]
