@@ -6,6 +6,7 @@ import csv
 import glob
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,19 +64,19 @@ def _read(path: Path) -> np.ndarray:
         return to_mnist(image)
 
 
-def _top3(probs: list[float]) -> str:
-    """`7 99.1% · 1 0.5% · 2 0.2%`."""
+def _top3(probs: list[float], names: Sequence[str]) -> str:
+    """`7 99.1% · 1 0.5% · 2 0.2%`, each class by its name."""
     best = sorted(range(len(probs)), key=lambda k: -probs[k])[:3]
-    return " · ".join(f"{k} {100 * probs[k]:.1f}%" for k in best)
+    return " · ".join(f"{names[k]} {100 * probs[k]:.1f}%" for k in best)
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    """One line per image: file, digit, confidence and the three likeliest digits."""
+def _print_table(rows: list[dict[str, Any]], names: Sequence[str]) -> None:
+    """One line per image: file, class name, confidence and the three likeliest classes."""
     width = max(len("file"), *(len(row["path"]) for row in rows))
-    print(f"{'file':<{width}}  digit  confidence  top-3")
+    print(f"{'file':<{width}}  class  confidence  top-3")
     for row in rows:
-        line = f"{row['path']:<{width}}  {row['digit']:>5}  {100 * row['confidence']:>9.1f}%  "
-        print(line + _top3(row["probs"]))
+        line = f"{row['path']:<{width}}  {row['name']:>5}  {100 * row['confidence']:>9.1f}%  "
+        print(line + _top3(row["probs"], names))
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -108,13 +109,15 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         probs = torch.cat([model.probs(facts.normalize(b)) for b in batches])
     rows = []
     for (path, _), p in zip(readable, probs.tolist(), strict=True):
-        digit = int(np.argmax(p))
-        rows.append({"path": str(path), "digit": digit, "confidence": p[digit], "probs": p})
+        k = int(np.argmax(p))
+        rows.append(
+            {"path": str(path), "class": k, "name": facts.class_names[k], "confidence": p[k], "probs": p}
+        )
 
-    _print_table(rows)
+    _print_table(rows, facts.class_names)
     output = Path(cfg.output).expanduser()
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["path", "digit", "confidence"], extrasaction="ignore")
+    writer = csv.DictWriter(text, fieldnames=["path", "class", "name", "confidence"], extrasaction="ignore")
     writer.writeheader()
     writer.writerows({**row, "confidence": f"{row['confidence']:.6f}"} for row in rows)
     write_bytes_atomic(output, text.getvalue().encode())
@@ -125,7 +128,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         for row, array, stem in zip(rows, pixels, stems, strict=True):
             # a.png and a.jpg would overwrite each other's figure: such pairs keep their suffix
             name = Path(row["path"]).name if stems.count(stem) > 1 else stem
-            fig = probability_figure(array, row["probs"], Path(row["path"]).name)
+            fig = probability_figure(array, row["probs"], Path(row["path"]).name, facts.class_names)
             write_bytes_atomic(plot_dir / f"{name}.png", png_bytes(fig))
         log.info("Wrote %d figures to %s", len(rows), plot_dir)
     if unreadable:  # after the readable ones, so that one bad file costs only itself

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import struct
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig
 
 from mnist_lightning.building import build
+from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.data.datasets import builtin
 from mnist_lightning.data.facts import DataFacts
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision
 from mnist_lightning.errors import ConfigError, DataError, user_error_in
+from mnist_lightning.train import train
 
 BALANCED = builtin("emnist_balanced")
 
@@ -130,3 +133,20 @@ def test_old_checkpoint_facts_name_the_digits() -> None:
     assert DataFacts.from_checkpoint(older).class_names == tuple("0123456789")
     facts = DataFacts((1, 28, 28), 47, 0.1751, 0.3332, BALANCED.class_names)
     assert DataFacts.from_checkpoint({"data_facts": facts.to_dict()}) == facts
+
+
+def test_emnist_balanced_trains_end_to_end_with_47_named_classes(
+    tmp_path: Path, compose: Callable[..., DictConfig]
+) -> None:
+    make_tiny(tmp_path / "emnist", "emnist_balanced")
+    cfg = compose(
+        "data=idx", "dataset=emnist_balanced", f"data.root={tmp_path / 'emnist'}", "data.val_size=47",
+        "report=true", "report_figures=[confusion_matrix,predictions]",
+    )  # fmt: skip
+    train(cfg)
+    model, facts, _ = load_classifier(Path(cfg.run_dir) / "checkpoints" / "best.ckpt")
+    assert facts.num_classes == 47 and facts.class_names == BALANCED.class_names
+    assert model.net(torch.zeros(2, 1, 28, 28)).shape == (2, 47)
+    rows = list(csv.DictReader((Path(cfg.run_dir) / "report" / "per_class.csv").open()))
+    assert [r["name"] for r in rows] == list(BALANCED.class_names) and rows[36]["name"] == "a"
+    assert (Path(cfg.run_dir) / "report" / "confusion_matrix.png").stat().st_size > 0

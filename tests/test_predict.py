@@ -92,7 +92,7 @@ def test_users_images_classify_as_well_as_mnist_tensors(
             page.save(folder / f"{i:03d}.png")
     rows = predict(_cfg(tmp_path, ckpt, folder))
     assert len(rows) == N
-    rendered = np.mean([row["digit"] == labels[int(Path(row["path"]).stem)] for row in rows])
+    rendered = np.mean([row["class"] == labels[int(Path(row["path"]).stem)] for row in rows])
     direct = (_direct_probs(ckpt, images).argmax(1).numpy() == labels).mean()
     assert "top-3" in capsys.readouterr().out
     with capsys.disabled():  # the two numbers, for the record
@@ -133,9 +133,9 @@ def test_a_broken_file_is_reported_and_the_rest_classified(
     assert [Path(row["path"]).name for row in rows] == ["good0.png", "good1.png", "good2.png"]
     with open(tmp_path / "out.csv", newline="") as f:
         table = list(csv.reader(f))
-    assert table[0] == ["path", "digit", "confidence"]
+    assert table[0] == ["path", "class", "name", "confidence"]
     assert [Path(r[0]).name for r in table[1:]] == ["good0.png", "good1.png", "good2.png"]
-    assert all(0 <= float(r[2]) <= 1 and r[1] in "0123456789" for r in table[1:])
+    assert all(0 <= float(r[3]) <= 1 and r[2] in "0123456789" for r in table[1:])
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2  # what was not tried, then what could not be read
     assert warnings[0] == "Skipped 1 file that is not an image: notes.txt"
@@ -177,7 +177,7 @@ def test_cli(ckpt: Path, digits: tuple[np.ndarray, np.ndarray], tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "top-3" in proc.stdout and "seven.png" in proc.stdout
     with open(tmp_path / "preds.csv", newline="") as f:
-        assert next(csv.reader(f)) == ["path", "digit", "confidence"]
+        assert next(csv.reader(f)) == ["path", "class", "name", "confidence"]
 
     proc = subprocess.run(
         [sys.executable, "-m", "mnist_lightning.predict", f"ckpt_path={ckpt}"],

@@ -35,7 +35,9 @@ def test_report_after_training(compose: Callable[..., DictConfig], tiny_mnist: P
     maps = sorted(report.glob("feature_maps_*.png"))
     assert len(maps) == 2  # the default convnet's two conv layers
     rows = list(csv.DictReader((report / "per_class.csv").open()))
-    assert [int(r["digit"]) for r in rows] == list(range(10))
+    assert [int(r["class"]) for r in rows] == list(range(10)) and [r["name"] for r in rows] == list(
+        "0123456789"
+    )
     assert sum(int(r["support"]) for r in rows) == 60  # the whole tiny test split
     summary = (report / "summary.txt").read_text()
     assert "total params: " in summary and "features.0" in summary and "MB" in summary

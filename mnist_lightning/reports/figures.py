@@ -38,20 +38,28 @@ def png_bytes(fig: Figure) -> bytes:
     return encode_png(render(fig))
 
 
-def confusion_figure(cm: np.ndarray) -> Figure:
-    """Counts per (true, predicted) digit, the diagonal dark."""
-    fig = Figure(figsize=(7, 6))
+def _names(names: Sequence[str] | None, count: int) -> list[str]:
+    """The class names, or "0".."K-1" when none are given."""
+    return list(names) if names is not None else [str(k) for k in range(count)]
+
+
+def confusion_figure(cm: np.ndarray, names: Sequence[str] | None = None) -> Figure:
+    """Counts per (true, predicted) class of the (K, K) matrix, classes named, the diagonal dark."""
+    names = _names(names, len(cm))
+    side = max(6.0, 0.22 * len(cm))  # 47 classes need room for their names
+    fig = Figure(figsize=(side + 1, side))
     ax = fig.add_axes((0.1, 0.08, 0.88, 0.84))  # fixed: tight_layout would cost a second draw
     shown = np.log1p(cm)  # a log scale keeps the few mistakes visible beside ~1,000 correct
     ax.imshow(shown, cmap="Blues")
+    size = 8 if len(cm) <= 20 else 5  # 47 classes' counts fit cells a third as wide
     for (i, j), count in np.ndenumerate(cm):
         if count:
             color = "white" if shown[i, j] > shown.max() / 2 else "black"
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=color)
-    ax.set_xticks(range(cm.shape[1]))
-    ax.set_yticks(range(cm.shape[0]))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=size, color=color)
+    ax.set_xticks(range(cm.shape[1]), names, rotation=90 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(cm.shape[0]), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
     ax.set_title(f"Confusion matrix (test, {cm.sum():,} images, {np.trace(cm) / cm.sum():.2%} correct)")
     return fig
 
@@ -118,11 +126,17 @@ def _grid_figure(
 
 
 def digits_figure(
-    images: np.ndarray, labels: Sequence[int], preds: Sequence[int], confs: Sequence[float], title: str
+    images: np.ndarray,
+    labels: Sequence[int],
+    preds: Sequence[int],
+    confs: Sequence[float],
+    title: str,
+    names: Sequence[str] | None = None,
 ) -> Figure:
-    """A grid of digits (N, H, W), each captioned with its label, the prediction and its confidence."""
+    """A grid of images (N, H, W), each captioned with its class name, the prediction and its confidence."""
+    named = _names(names, max([*labels, *preds], default=0) + 1)
     captions = [
-        (f"{label}→{pred} {conf:.0%}", "tab:green" if label == pred else "tab:red")
+        (f"{named[label]}→{named[pred]} {conf:.0%}", "tab:green" if label == pred else "tab:red")
         for label, pred, conf in zip(labels, preds, confs, strict=True)
     ]
     return _grid_figure(images, captions, f"{title} (true→predicted, confidence)", "gray", 1.5, 9)
@@ -136,8 +150,11 @@ def feature_maps_figure(name: str, maps: np.ndarray, limit: int = 32) -> Figure:
     return _grid_figure(shown, captions, title, "viridis", 1.2, 7)
 
 
-def probability_figure(pixels: np.ndarray, probs: Sequence[float], title: str) -> Figure:
-    """One image as the model saw it (28x28) beside its ten class probabilities."""
+def probability_figure(
+    pixels: np.ndarray, probs: Sequence[float], title: str, names: Sequence[str] | None = None
+) -> Figure:
+    """One image as the model saw it (28x28) beside its class probabilities, classes named."""
+    names = _names(names, len(probs))
     digit = int(np.argmax(probs))
     fig = Figure(figsize=(7, 3.2))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
@@ -147,9 +164,10 @@ def probability_figure(pixels: np.ndarray, probs: Sequence[float], title: str) -
     left.set_ylabel("y (pixels)")
     digits = list(range(len(probs)))
     right.barh(digits, probs, color=["tab:orange" if d == digit else "tab:blue" for d in digits])
-    right.set(yticks=digits, xlim=(0, 1), xlabel="probability", ylabel="digit")
+    right.set(xlim=(0, 1), xlabel="probability", ylabel="class")
+    right.set_yticks(digits, names, fontsize=9 if len(names) <= 20 else 5)
     right.invert_yaxis()
-    right.set_title(f"predicted {digit} ({100 * probs[digit]:.1f}%)")
+    right.set_title(f"predicted {names[digit]} ({100 * probs[digit]:.1f}%)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +46,16 @@ def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray,
     return test.images[index].cpu().numpy(), test.labels[index].cpu().numpy(), pred.numpy(), conf.numpy()
 
 
-def _per_class_csv(cm: np.ndarray) -> bytes:
-    """per_class.csv of the (K, K) true x predicted counts: support, correct, accuracy, precision, recall."""
+def _per_class_csv(cm: np.ndarray, names: Sequence[str]) -> bytes:
+    """per_class.csv of the (K, K) true x predicted counts: class, name, support, correct, accuracy, ..."""
     table = io.StringIO()
     writer = csv.writer(table)
-    writer.writerow(["digit", "support", "correct", "accuracy", "precision", "recall"])
+    writer.writerow(["class", "name", "support", "correct", "accuracy", "precision", "recall"])
     for digit in range(len(cm)):
         support, predicted, correct = cm[digit].sum(), cm[:, digit].sum(), cm[digit, digit]
         recall = round(correct / support, 4) if support else ""  # accuracy within a class is its recall
         precision = round(correct / predicted, 4) if predicted else ""
-        writer.writerow([digit, int(support), int(correct), recall, precision, recall])
+        writer.writerow([digit, names[digit], int(support), int(correct), recall, precision, recall])
     return table.getvalue().encode()
 
 
@@ -95,7 +95,7 @@ def _draw(
 ) -> Iterator[tuple[str, Figure]]:
     """(file name, figure) for each figure asked for, one at a time; `cm` (K, K) is true x predicted."""
     if "confusion_matrix" in asked:
-        yield "confusion_matrix", figures.confusion_figure(cm)
+        yield "confusion_matrix", figures.confusion_figure(cm, model.facts.class_names)
     if "curves" in asked and (history := _history(run_dir)):
         yield "curves", figures.curves_figure(history)
     if asked & {"predictions", "mistakes"}:
@@ -108,7 +108,8 @@ def _draw(
         }
         for name, (pick, title) in grids.items():
             if name in asked:
-                yield name, figures.digits_figure(images[pick], labels[pick], preds[pick], confs[pick], title)
+                grid = (images[pick], labels[pick], preds[pick], confs[pick])
+                yield name, figures.digits_figure(*grid, title, model.facts.class_names)
     if "feature_maps" in asked:
         first = model.facts.normalize(datamodule.splits["test"].images[:1].to(model.device)).to(model.dtype)
         for i, (layer, maps) in enumerate(_feature_maps(model.net, first)):
@@ -135,7 +136,7 @@ def write_run_report(
     assert model.tested_confusion is not None, "write_run_report needs a model that trainer.test() has tested"
     cm = model.tested_confusion.numpy()  # (K, K): true x predicted
     out = run_dir / "report"
-    write_bytes_atomic(out / "per_class.csv", _per_class_csv(cm))
+    write_bytes_atomic(out / "per_class.csv", _per_class_csv(cm, model.facts.class_names))
     names = model.hparams.get("report_figures") if names is None else names
     was_training = model.training
     model.eval()
