@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import mnist_lightning.resolvers  # noqa: F401  (registers the schemas and resolvers)
-from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
+from mnist_lightning.conf_dir import CONF_DIR  # the configs every entry point composes
 from mnist_lightning.train import train
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]

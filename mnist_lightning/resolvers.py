@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.conf_dir import CONF_DIR
 from mnist_lightning.run_dirs import _unique_run_dir, is_set, job_name, process_rank
 from mnist_lightning.schema import store_schemas
 
@@ -46,10 +47,27 @@ def group_options() -> dict[str, list[str]]:
     return found
 
 
-def config_groups() -> str:
-    """`--help`'s list of groups and their options, one line each, as Hydra writes it."""
+def used_groups(config_name: str) -> set[str] | None:
+    """The groups `config_name`'s defaults list chooses from (through `config` for tune); None: unknown."""
+    path = CONF_DIR / f"{config_name}.yaml"
+    if not path.is_file():
+        return None  # a config of the user's own (--config-name): list every group
+    groups: set[str] = set()
+    for entry in OmegaConf.load(path).get("defaults") or []:
+        if isinstance(entry, str):  # `config` (a whole primary config) or `callbacks/_core` (one file)
+            groups |= used_groups(entry) or set() if "/" not in entry else {entry.split("/")[0]}
+        else:  # `data: null`, `logger: tensorboard`; not `override hydra/help: ...`
+            groups |= {str(key) for key in entry if not str(key).startswith("override")}
+    return groups
+
+
+def config_groups(config_name: str = "") -> str:
+    """`--help`'s list of the groups `config_name` uses, with their options, one line each."""
+    used = used_groups(config_name) if config_name else None
     return "\n".join(
-        f"{group}: {', '.join(options)}" for group, options in group_options().items() if options
+        f"{group}: {', '.join(options)}"
+        for group, options in group_options().items()
+        if options and (used is None or group.split("/")[0] in used)
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -14,19 +13,18 @@ from omegaconf import DictConfig
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning import timeline
-from mnist_lightning.building import build, reason
+from mnist_lightning.building import build
 from mnist_lightning.checks import check_run
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.distributed import share_cores
-from mnist_lightning.errors import ConfigError, DataError, Diverged
-from mnist_lightning.io import write_bytes_atomic, write_json_atomic
-from mnist_lightning.loggers import log_run, open_lines
+from mnist_lightning.errors import DataError, Diverged
+from mnist_lightning.io import write_json_atomic
 from mnist_lightning.module import Classifier, build_classifier
-from mnist_lightning.quiet import log_where, plural, quiet
+from mnist_lightning.quiet import plural, quiet
 from mnist_lightning.ranks import children, explain, release
-from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.resume import finished_results, resumed_config
 from mnist_lightning.run_dirs import LAST, checkpoint_path
+from mnist_lightning.run_outputs import fitted_results, write_diverged, write_end, write_start
 from mnist_lightning.runinfo import versions
 from mnist_lightning.termination import terminable
 from mnist_lightning.trainer import build_trainer, check_accelerator
@@ -62,26 +60,13 @@ def _fit_and_test(
             torch.cuda.synchronize(trainer.strategy.root_device)  # count queued GPU work in the fit time
         model.fit_seconds = model.fit_seconds_before + time.perf_counter() - model.fit_started
     timeline.mark("fit")
-    results = _fitted(trainer, model, M.OK)
+    results = fitted_results(trainer, model, M.OK)
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
         (tested,) = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=True)
         results.update(M.tested_results(tested))
         timeline.mark("test")
     return results
-
-
-def _fitted(trainer: L.Trainer, model: Classifier, status: str) -> dict[str, Any]:
-    """What the fit itself tells: best val accuracy (None when no validation ran), epochs, time, status."""
-    # The state itself, not compute(): every rank holds the same (gathered) value, and a collective
-    # here would hang when only rank 0 gets this far (it writes the metrics of a diverged run).
-    best_val = float(model.val_acc_best.max_value)
-    return {
-        M.STATUS: status,
-        M.VAL_ACC_BEST: best_val if math.isfinite(best_val) else None,  # -inf: no validation ran
-        M.EPOCHS: trainer.current_epoch,
-        M.FIT_SECONDS: round(model.fit_seconds, 2),
-    }
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -109,7 +94,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         plural(trainer.num_nodes, "node"),
     )  # fmt: skip
     if trainer.is_global_zero:
-        _write_start(cfg, model, datamodule, run_dir)
+        write_start(cfg, model, datamodule, run_dir)
     with terminable(children=lambda: children(trainer)):
         try:
             results = _fit_and_test(cfg, trainer, model, datamodule)
@@ -117,60 +102,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             explained = explain(err, trainer)  # before release: which ranks had ended by themselves
             release(trainer, failed=True)
             if isinstance(err, Diverged) and trainer.is_global_zero:
-                _write_diverged(cfg, trainer, model, run_dir)
+                write_diverged(cfg, trainer, model, run_dir)
             if explained is not None:
                 raise explained from err
             raise
         release(trainer, failed=False)  # DDP: the ranks this process started have finished
     if trainer.is_global_zero:
-        _write_end(cfg, results, model, datamodule, trainer, run_dir)
+        write_end(cfg, results, model, datamodule, trainer, run_dir)
         write_json_atomic(run_dir / timeline.FILE, timeline.marks())
     return results
-
-
-def _write_diverged(cfg: DictConfig, trainer: L.Trainer, model: Classifier, run_dir: Path) -> None:
-    """metrics.json for a run stopped by a NaN or infinite loss: sweeps and Optuna read how it ended."""
-    tested = dict.fromkeys(M.TESTED) if cfg.test else {}  # null: the broken weights are not tested
-    write_json_atomic(run_dir / M.METRICS_FILE, {**_fitted(trainer, model, M.DIVERGED), **tested})
-
-
-def _write_start(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> None:
-    write_json_atomic(run_dir / "versions.json", model.versions)
-    try:  # the network's first forward pass: a shape mistake in model.net.* shows here, before any fit
-        summary = model_summary(model.net, datamodule.input_shape)
-    except (RuntimeError, ValueError) as err:
-        shape = "x".join(map(str, datamodule.input_shape))
-        raise ConfigError(
-            f"model.net: the network fails on a {shape} image ({reason(err)}); check model.net.*"
-        ) from None
-    log.info("Model summary:\n%s", summary)
-    if cfg.report:
-        write_bytes_atomic(run_dir / "report" / "summary.txt", summary.encode())
-
-
-def _write_end(
-    cfg: DictConfig,
-    results: dict[str, Any],
-    model: Classifier,
-    dm: DigitDataModule,
-    trainer: L.Trainer,
-    run_dir: Path,
-) -> None:
-    write_json_atomic(run_dir / M.METRICS_FILE, results)
-    log_run(trainer.loggers, cfg, results, trainer.global_step)
-    report = None
-    if cfg.report and cfg.test:
-        report = write_run_report(model, dm, run_dir, trainer.loggers)
-    # The hparams and the report reopened what fit and test closed (TensorBoard's event file, the MLflow
-    # run): closed again here, so that all is on disk and writer threads end before the process exits.
-    for logger in trainer.loggers:
-        logger.finalize("success")
-    best_val = results[M.VAL_ACC_BEST]
-    val = "no validation" if best_val is None else f"best val {100 * best_val:.2f}%"
-    fit = f"{plural(results[M.EPOCHS], 'epoch')}, fit {results[M.FIT_SECONDS]:.1f} s"
-    if M.TEST_ACC in results:
-        log.info("Test accuracy: %.2f%% (%s, %s)", 100 * results[M.TEST_ACC], val, fit)
-    else:
-        log.info("Not tested (test=false): %s, %s", val, fit)
-    log_where(log, run_dir, open_lines(trainer.loggers), report)
-    timeline.mark("report")

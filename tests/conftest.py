@@ -19,7 +19,7 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
 import mnist_lightning.resolvers  # noqa: F401  (registers the schemas and resolvers)
-from mnist_lightning.cli import CONF_DIR  # the configs every entry point composes
+from mnist_lightning.conf_dir import CONF_DIR  # the configs every entry point composes
 
 MNIST_DIR = os.environ.get("MNIST_DATA_DIR", "")
 requires_mnist = pytest.mark.skipif(

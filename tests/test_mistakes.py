@@ -116,6 +116,8 @@ def outcomes(world: dict[str, Path]) -> dict[str, dict]:
     commands["evaluate test only"] = ["mnist_lightning.evaluate", f"ckpt_path={ckpt}", "accelerator=cpu",
                                       "data=folder", f"data.root={tmp / 'only_test'}", "report=false",
                                       f"data.cache_dir={tmp / 'cache'}"]  # fmt: skip
+    commands["train help"] = ["mnist_lightning", "--help"]
+    commands["evaluate help"] = ["mnist_lightning.evaluate", "--help"]
     names = list(commands)
     (tmp / "in.json").write_text(json.dumps([commands[n] for n in names]))
     world["metrics_before"] = (world["run"] / M.METRICS_FILE).read_bytes()  # type: ignore[assignment]
@@ -147,3 +149,12 @@ def test_what_finished_doing_nothing_now_works_or_says_so(outcomes: dict, world:
     assert (world["run"] / M.METRICS_FILE).read_bytes() == world["metrics_before"]  # nothing changed
     assert not (world["tmp"] / "sweeps").exists()  # a mistyped sweep folder is not created
     assert list((world["tmp"] / "empty").iterdir()) == []  # and an empty one gets no report files
+
+
+def test_help_lists_the_groups_each_command_uses(outcomes: dict) -> None:
+    def groups(name: str) -> set[str]:
+        text = outcomes[name]["output"].split("== Configuration groups ==")[1].split("== Config ==")[0]
+        return {line.split(":")[0] for line in text.splitlines() if ": " in line and "(" not in line}
+
+    assert {"callbacks", "logger", "debug", "model", "data/augment"} <= groups("train help")
+    assert groups("evaluate help") == {"data", "data/augment", "logger"}  # no model, callbacks or debug

@@ -1,0 +1,85 @@
+"""What a training run writes at its start (versions, model summary) and end (metrics, loggers, report)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from omegaconf import DictConfig
+
+from mnist_lightning import metric_keys as M
+from mnist_lightning import timeline
+from mnist_lightning.building import reason
+from mnist_lightning.data import DigitDataModule
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.io import write_bytes_atomic, write_json_atomic
+from mnist_lightning.loggers import log_run, open_lines
+from mnist_lightning.module import Classifier
+from mnist_lightning.quiet import log_where, plural
+from mnist_lightning.reports import model_summary, write_run_report
+
+log = logging.getLogger("mnist_lightning.train")  # the run's own lines keep their logger name
+
+
+def fitted_results(trainer: L.Trainer, model: Classifier, status: str) -> dict[str, Any]:
+    """What the fit itself tells: best val accuracy (None when no validation ran), epochs, time, status."""
+    # The state itself, not compute(): every rank holds the same (gathered) value, and a collective
+    # here would hang when only rank 0 gets this far (it writes the metrics of a diverged run).
+    best_val = float(model.val_acc_best.max_value)
+    return {
+        M.STATUS: status,
+        M.VAL_ACC_BEST: best_val if math.isfinite(best_val) else None,  # -inf: no validation ran
+        M.EPOCHS: trainer.current_epoch,
+        M.FIT_SECONDS: round(model.fit_seconds, 2),
+    }
+
+
+def write_diverged(cfg: DictConfig, trainer: L.Trainer, model: Classifier, run_dir: Path) -> None:
+    """metrics.json for a run stopped by a NaN or infinite loss: sweeps and Optuna read how it ended."""
+    tested = dict.fromkeys(M.TESTED) if cfg.test else {}  # null: the broken weights are not tested
+    write_json_atomic(run_dir / M.METRICS_FILE, {**fitted_results(trainer, model, M.DIVERGED), **tested})
+
+
+def write_start(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> None:
+    write_json_atomic(run_dir / "versions.json", model.versions)
+    try:  # the network's first forward pass: a shape mistake in model.net.* shows here, before any fit
+        summary = model_summary(model.net, datamodule.input_shape)
+    except (RuntimeError, ValueError) as err:
+        shape = "x".join(map(str, datamodule.input_shape))
+        raise ConfigError(
+            f"model.net: the network fails on a {shape} image ({reason(err)}); check model.net.*"
+        ) from None
+    log.info("Model summary:\n%s", summary)
+    if cfg.report:
+        write_bytes_atomic(run_dir / "report" / "summary.txt", summary.encode())
+
+
+def write_end(
+    cfg: DictConfig,
+    results: dict[str, Any],
+    model: Classifier,
+    dm: DigitDataModule,
+    trainer: L.Trainer,
+    run_dir: Path,
+) -> None:
+    write_json_atomic(run_dir / M.METRICS_FILE, results)
+    log_run(trainer.loggers, cfg, results, trainer.global_step)
+    report = None
+    if cfg.report and cfg.test:
+        report = write_run_report(model, dm, run_dir, trainer.loggers)
+    # The hparams and the report reopened what fit and test closed (TensorBoard's event file, the MLflow
+    # run): closed again here, so that all is on disk and writer threads end before the process exits.
+    for logger in trainer.loggers:
+        logger.finalize("success")
+    best_val = results[M.VAL_ACC_BEST]
+    val = "no validation" if best_val is None else f"best val {100 * best_val:.2f}%"
+    fit = f"{plural(results[M.EPOCHS], 'epoch')}, fit {results[M.FIT_SECONDS]:.1f} s"
+    if M.TEST_ACC in results:
+        log.info("Test accuracy: %.2f%% (%s, %s)", 100 * results[M.TEST_ACC], val, fit)
+    else:
+        log.info("Not tested (test=false): %s, %s", val, fit)
+    log_where(log, run_dir, open_lines(trainer.loggers), report)
+    timeline.mark("report")
