@@ -128,10 +128,10 @@ def test_folder_converts_colour_and_resizes(tmp_path: Path, caplog: pytest.LogCa
 
 
 def test_folder_errors_name_the_path(tmp_path: Path) -> None:
-    (tmp_path / "train" / "seven").mkdir(parents=True)
-    with pytest.raises(DataError, match=r"seven: class folders must be named by their digit"):
+    (tmp_path / "train" / "12").mkdir(parents=True)  # all-digit names: digit labels, 0-9 for MNIST
+    with pytest.raises(DataError, match=r"12: '12' is not one of the classes \(0, 1, .*9\)"):
         load_folder(tmp_path, tmp_path / "c", 0.1, 0)
-    shutil.rmtree(tmp_path / "train" / "seven")
+    shutil.rmtree(tmp_path / "train" / "12")
     (tmp_path / "train" / "1").mkdir()
     with pytest.raises(DataError, match=r"train: no images found"):
         load_folder(tmp_path, tmp_path / "c", 0.1, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,8 @@ from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.datasets import Dataset as DatasetFacts
 from mnist_lightning.data.digits import Digits, normalize
 from mnist_lightning.data.facts import DataFacts
-from mnist_lightning.data.folder import load_folder, load_folder_test
+from mnist_lightning.data.folder import folder_classes, load_folder, load_folder_test
+from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.data.idx import load_idx_dir, load_idx_split
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 from mnist_lightning.errors import ConfigError
@@ -231,14 +233,22 @@ class TorchvisionDataModule(DigitDataModule):
 
 
 class FolderDataModule(DigitDataModule):
-    """Image files under `root/train/<digit>/` and optionally `root/test/<digit>/`."""
+    """Image files under `root/train/<class>/` and optionally `root/test/<class>/`; see folder_classes."""
 
     def __init__(self, test_fraction: float = 0.1, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.test_fraction = test_fraction
 
+    def _classes(self) -> FolderClasses:
+        # Named class folders replace the dataset's class names: the model's outputs, its checkpoint's
+        # facts, reports and predict all read them from self.dataset.
+        classes = folder_classes(self.root, self.dataset.class_names)
+        self.dataset = dataclasses.replace(self.dataset, class_names=classes.names)
+        log.info("%s", classes.describe())
+        return classes
+
     def load(self) -> tuple[Digits, Digits]:
-        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed)
+        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
 
     def load_test(self) -> Digits:
-        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed)
+        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())

@@ -1,4 +1,4 @@
-"""A folder of digit images, `<root>/train/<digit>/*` and optionally `<root>/test/<digit>/*`."""
+"""A folder of images, `<root>/train/<class>/*` and optionally `<root>/test/<class>/*`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from mnist_lightning.data.digits import Digits, make_digits
+from mnist_lightning.data.facts import digit_names
+from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
-DIGIT_FOLDERS = 10  # class folders are named by one digit, 0 to 9 (list_images checks)
+DIGIT_FOLDERS = 10  # a folder read on its own (no dataset given): digit folders 0 to 9, or named ones
 
 SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
 IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
@@ -38,27 +40,24 @@ def image_suffixes() -> frozenset[str]:
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
-def list_images(folder: Path) -> list[tuple[Path, int]]:
-    """(path, label) for every image under `folder/<digit>/`, sorted by file name then label."""
+def list_images(folder: Path, classes: FolderClasses) -> list[tuple[Path, int]]:
+    """(path, label) for every image under `folder/<class>/`, sorted by file name then label."""
     items: list[tuple[Path, int]] = []
     skipped = 0
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not (class_dir.name.isdigit() and len(class_dir.name) == 1):
-            raise DataError(
-                f"{class_dir}: class folders must be named by their digit, 0 to 9; rename or move this folder"
-            )
+        label = classes.label(class_dir)
         files = [p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
         images = [p for p in files if p.suffix.lower() in image_suffixes()]
         skipped += len(files) - len(images)
         if not images:
             log.warning("%s: empty class folder (no image files)", class_dir)
-        items += [(p, int(class_dir.name)) for p in images]
+        items += [(p, label) for p in images]
     if skipped:
         log.warning("%s: skipped %d files that are not images Pillow reads", folder, skipped)
     if not items:
         raise DataError(
-            f"{folder}: no images found; expected {folder}/<digit>/*.png (or {SOME_FORMATS}) "
-            "with one folder per digit 0-9"
+            f"{folder}: no images found; expected {folder}/<class>/*.png (or {SOME_FORMATS}) "
+            "with one folder per class (digits 0-9 or names)"
         )
     items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))
     return items
@@ -81,9 +80,10 @@ def decode_image(path: Path) -> tuple[np.ndarray, bool]:
         raise DataError(f"{path}: not a readable image ({err}); delete or replace the file") from None
 
 
-def read_image_folder(folder: Path) -> Digits:
-    """Decode every image under `folder/<digit>/` into one split, with a progress bar."""
-    items = list_images(folder)
+def read_image_folder(folder: Path, classes: FolderClasses | None = None) -> Digits:
+    """Decode every image under `folder/<class>/` into one split (classes: its own), with a progress bar."""
+    classes = classes or FolderClasses.of(folder, digit_names(DIGIT_FOLDERS))
+    items = list_images(folder, classes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         decoded = list(
             tqdm(
@@ -98,12 +98,13 @@ def read_image_folder(folder: Path) -> Digits:
         log.warning("%s: resized %d images to %dx%d", folder, resized, IMAGE_SIZE, IMAGE_SIZE)
     images = torch.from_numpy(np.stack([array for array, _ in decoded]))  # (N, 28, 28)
     labels = torch.tensor([label for _, label in items], dtype=torch.int64)
-    return make_digits(images, labels, str(folder), DIGIT_FOLDERS)
+    return make_digits(images, labels, str(folder), len(classes.names))
 
 
-def _fingerprint(folder: Path) -> str:
-    # Names, sizes and modification times: any added, removed or edited file changes it.
-    h = hashlib.sha1(str(folder.resolve()).encode())
+def _fingerprint(folder: Path, classes: FolderClasses) -> str:
+    # Names, sizes and modification times: any added, removed or edited file changes it; so does
+    # the class mapping (the same files give other labels under another dataset= or train/ tree).
+    h = hashlib.sha1(f"{folder.resolve()}\0{classes.key()}".encode())
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             st = path.stat()
@@ -111,13 +112,13 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def read_cached(folder: Path, cache_dir: Path) -> Digits:
-    """`read_image_folder`, decoded once and cached as a tensor file until the folder changes."""
-    cache = cache_dir / "folder" / f"{folder.name}-{_fingerprint(folder)}.pt"
+def read_cached(folder: Path, cache_dir: Path, classes: FolderClasses) -> Digits:
+    """`read_image_folder`, decoded once and cached as a tensor file until the folder or classes change."""
+    cache = cache_dir / "folder" / f"{folder.name}-{_fingerprint(folder, classes)}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
         return Digits(saved["images"], saved["labels"])
-    digits = read_image_folder(folder)
+    digits = read_image_folder(folder, classes)
     # Race-free without a lock: the name holds the folder's fingerprint, and the file is written
     # under a temporary name and renamed, so processes decoding the same folder at once (sweep jobs,
     # DDP ranks) each put a complete, identical file in place, and a reader never sees half of one.
@@ -125,21 +126,32 @@ def read_cached(folder: Path, cache_dir: Path) -> Digits:
     return digits
 
 
+def folder_classes(root: str | Path, dataset_names: tuple[str, ...]) -> FolderClasses:
+    """The classes `<root>/train`'s folders name (`<root>/test`'s when there is no train/)."""
+    root = Path(root).expanduser()
+    return FolderClasses.of(root / "train" if (root / "train").is_dir() else root / "test", dataset_names)
+
+
 def load_folder(
-    root: str | Path, cache_dir: str | Path, test_fraction: float, seed: int
+    root: str | Path,
+    cache_dir: str | Path,
+    test_fraction: float,
+    seed: int,
+    classes: FolderClasses | None = None,
 ) -> tuple[Digits, Digits]:
     """(train, test); without `<root>/test`, a seeded `test_fraction` of train becomes the test split."""
+    classes = classes or folder_classes(root, digit_names(DIGIT_FOLDERS))
     root = Path(root).expanduser()
     cache = Path(cache_dir).expanduser()
     train_dir = root / "train"
     if not train_dir.is_dir():
         raise DataError(
-            f"data.root={root}: no train/ folder; expected {root}/train/<digit>/*.png "
-            "(and optionally test/<digit>/*.png)"
+            f"data.root={root}: no train/ folder; expected {root}/train/<class>/*.png "
+            "(and optionally test/<class>/*.png)"
         )
-    train = read_cached(train_dir, cache)
+    train = read_cached(train_dir, cache, classes)
     if (root / "test").is_dir():
-        return train, read_cached(root / "test", cache)
+        return train, read_cached(root / "test", cache, classes)
     if not 0 < test_fraction < 1:
         raise DataError(f"data.test_fraction={test_fraction}: must be between 0 and 1")
     n_test = max(1, round(len(train) * test_fraction))
@@ -156,12 +168,19 @@ def load_folder(
     return train.subset(order[n_test:]), train.subset(order[:n_test])
 
 
-def load_folder_test(root: str | Path, cache_dir: str | Path, test_fraction: float, seed: int) -> Digits:
+def load_folder_test(
+    root: str | Path,
+    cache_dir: str | Path,
+    test_fraction: float,
+    seed: int,
+    classes: FolderClasses | None = None,
+) -> Digits:
     """The test split alone: `<root>/test` when there is one (no train/ needed), else train's held-out."""
+    classes = classes or folder_classes(root, digit_names(DIGIT_FOLDERS))
     test_dir = Path(root).expanduser() / "test"
     if test_dir.is_dir():
-        return read_cached(test_dir, Path(cache_dir).expanduser())
-    return load_folder(root, cache_dir, test_fraction, seed)[1]
+        return read_cached(test_dir, Path(cache_dir).expanduser(), classes)
+    return load_folder(root, cache_dir, test_fraction, seed, classes)[1]
 
 
 def write_image_folder(digits: Digits, folder: str | Path, suffix: str = ".png") -> None:
