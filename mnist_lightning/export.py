@@ -97,7 +97,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     metadata = {
         "input": f"images: uint8 (batch, {digits.input_shape[1]}, {digits.input_shape[2]}), "
         "white digit on black, 0-255 (MNIST style; see `python -m mnist_lightning.predict`)",
-        "output": f"probabilities: float32 (batch, {digits.num_classes}), class k = digit k",
+        "output": f"probabilities: float32 (batch, {digits.num_classes}), column k = class k of `classes`",
+        "classes": json.dumps(list(digits.class_names)),  # the names from the checkpoint's facts
         "normalization": json.dumps({"mean": digits.mean, "std": digits.std, "scale": 1 / 255}),
         "source_checkpoint": str(ckpt_path),
     }

@@ -15,6 +15,7 @@ from conftest import CONF_DIR, group_options
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
+from test_folder_classes import write_classes
 
 from mnist_lightning.checkpoint import load_classifier
 from mnist_lightning.data.digits import normalize
@@ -62,6 +63,7 @@ def test_onnx_matches_pytorch(
     assert probs.shape == (13, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
     meta = session.get_modelmeta().custom_metadata_map
     assert json.loads(meta["normalization"]) == {"mean": 0.1307, "std": 0.3081, "scale": 1 / 255}
+    assert json.loads(meta["classes"]) == list("0123456789")
 
 
 def test_torchscript_matches_pytorch(
@@ -74,6 +76,26 @@ def test_torchscript_matches_pytorch(
     loaded = torch.jit.load(written["out"], _extra_files=extra)
     np.testing.assert_allclose(loaded(images).detach().numpy(), _reference(ckpt, images), atol=1e-4)
     assert json.loads(json.loads(extra[METADATA_FILE])["normalization"])["mean"] == 0.1307
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_named_class_model_exports_its_class_names(
+    fmt: str, compose: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    if fmt == "onnx":
+        ort = pytest.importorskip("onnxruntime", reason="ONNX export is the optional extra [export]")
+    write_classes(tmp_path / "pets" / "train", ("cat", "dog", "fish"), 12)
+    cfg = compose("data=folder", f"data.root={tmp_path / 'pets'}", "data.val_size=6", "test=false")
+    train(cfg)
+    written = _export(Path(cfg.run_dir) / "checkpoints" / "best.ckpt", fmt, tmp_path / f"model.{fmt}")
+    if fmt == "onnx":
+        meta = ort.InferenceSession(written["out"], providers=["CPUExecutionProvider"]).get_modelmeta()
+        classes = meta.custom_metadata_map["classes"]
+    else:
+        extra = {METADATA_FILE: ""}
+        torch.jit.load(written["out"], _extra_files=extra)
+        classes = json.loads(extra[METADATA_FILE])["classes"]
+    assert json.loads(classes) == ["cat", "dog", "fish"]
 
 
 def test_bad_format_and_missing_checkpoint_are_one_line_errors(tmp_path: Path) -> None:
