@@ -30,6 +30,8 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
     if "dataset" not in data_cfg and "dataset" in stored.data:  # data=<source> alone: the model's dataset
         with open_dict(data_cfg):
             data_cfg.dataset = stored.data.dataset
+    if "dataset" in data_cfg:  # the names the model was trained on (a named-class folder's, say)
+        data_cfg.dataset.class_names = list(facts.class_names)
     if cfg.data_root:
         data_cfg.root = cfg.data_root
     given = given_keys()

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import csv
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import CONF_DIR
+from hydra import compose as compose_config
+from hydra import initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
 from mnist_lightning.data.folder import load_folder, read_cached
 from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.errors import DataError
+from mnist_lightning.evaluate import evaluate
 from mnist_lightning.train import train
 
 ANIMALS = ("cat", "dog", "fish")
@@ -48,6 +53,18 @@ def test_named_classes_train_end_to_end(
     assert ckpt["data_facts"]["class_names"] == list(ANIMALS) and ckpt["data_facts"]["num_classes"] == 3
     out_bias = [v for k, v in ckpt["state_dict"].items() if k.endswith("bias")][-1]
     assert out_bias.shape == (3,)  # the network's last layer: one output per class
+    # evaluate on a test-only folder that lacks `dog`: cat and fish keep the labels training gave them
+    only_test = tmp_path / "only_test"
+    (only_test / "test").parent.mkdir(parents=True)
+    shutil.copytree(tmp_path / "pets" / "test", only_test / "test")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        ecfg = compose_config("evaluate", overrides=[
+            f"ckpt_path={Path(cfg.run_dir) / 'checkpoints' / 'best.ckpt'}", "accelerator=cpu", "data=folder",
+            f"data.root={only_test}", f"data.cache_dir={tmp_path / 'cache'}", "report=true",
+            f"run_dir={tmp_path / 'eval'}"])  # fmt: skip
+    evaluate(ecfg)
+    evaluated = list(csv.DictReader((tmp_path / "eval" / "report" / "per_class.csv").open()))
+    assert [(r["name"], r["support"]) for r in evaluated] == [("cat", "6"), ("dog", "0"), ("fish", "6")]
 
 
 def test_digit_folders_keep_digit_labels(tmp_path: Path) -> None:

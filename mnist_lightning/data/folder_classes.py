@@ -1,8 +1,10 @@
 """`FolderClasses`: which label each class folder of `data=folder` gives, and the classes' names.
 
 Folders all named by digits (`0`..`9`, or some of them) keep their digit labels and the dataset's class
-names (dataset=mnist: "0".."9"), so a tree holding only `0`, `1` and `7` still labels `7` as 7. Any
-other names are the classes themselves: their sorted order gives the labels, as torchvision's
+names (dataset=mnist: "0".."9"), so a tree holding only `0`, `1` and `7` still labels `7` as 7.
+Folders that are all among the dataset's class names keep the dataset's labels: a test folder that
+lacks a class, read by `evaluate` with the checkpoint's names, labels the others as training did.
+Any other names are the classes themselves: their sorted order gives the labels, as torchvision's
 ImageFolder does (`cat`, `dog`, `fish` -> 0, 1, 2).
 """
 
@@ -34,6 +36,8 @@ class FolderClasses:
         names = class_folders(folder) if folder.is_dir() else []
         if all(name.isascii() and name.isdigit() for name in names):  # also none: the dataset's classes
             return cls({str(k): k for k in range(len(dataset_names))}, dataset_names)
+        if set(names) <= set(dataset_names):  # the dataset's (or a checkpoint's) own classes
+            return cls({name: k for k, name in enumerate(dataset_names)}, dataset_names)
         return cls({name: k for k, name in enumerate(names)}, tuple(names))
 
     def label(self, class_dir: Path) -> int:
