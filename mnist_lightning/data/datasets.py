@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -80,11 +81,12 @@ def _plain(node: Mapping[str, Any]) -> dict[str, Any]:
     return dict(node)
 
 
+@functools.cache  # read once per process: the default is asked for wherever no dataset is given
 def builtin(name: str) -> Dataset:
     """The dataset conf/dataset/<name>.yaml describes (for configs and checkpoints that name none)."""
     from omegaconf import OmegaConf
 
-    from mnist_lightning.cli import CONF_DIR  # the configs are the one place the values live
+    from mnist_lightning.conf_dir import CONF_DIR  # the configs are the one place the values live
 
     path = Path(CONF_DIR) / "dataset" / f"{name}.yaml"
     return Dataset.from_config(OmegaConf.load(path))  # type: ignore[arg-type]

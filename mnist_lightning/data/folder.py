@@ -15,14 +15,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from mnist_lightning.data.datasets import Dataset
 from mnist_lightning.data.digits import Digits, make_digits
-from mnist_lightning.data.facts import digit_names
 from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
-DIGIT_FOLDERS = 10  # a folder read on its own (no dataset given): digit folders 0 to 9, or named ones
 
 SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
 IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
@@ -38,6 +37,11 @@ def image_suffixes() -> frozenset[str]:
     """Every suffix Pillow can open here (.png, .jpg, .webp, .tif, .bmp, ...): for data=folder and predict."""
     Image.init()  # registers every installed format plugin
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def _default_names() -> tuple[str, ...]:
+    """The classes of a folder read with no dataset given: the default dataset's (mnist's digits)."""
+    return Dataset.from_config(None).class_names
 
 
 def list_images(folder: Path, classes: FolderClasses) -> list[tuple[Path, int]]:
@@ -82,7 +86,7 @@ def decode_image(path: Path) -> tuple[np.ndarray, bool]:
 
 def read_image_folder(folder: Path, classes: FolderClasses | None = None) -> Digits:
     """Decode every image under `folder/<class>/` into one split (classes: its own), with a progress bar."""
-    classes = classes or FolderClasses.of(folder, digit_names(DIGIT_FOLDERS))
+    classes = classes or FolderClasses.of(folder, _default_names())
     items = list_images(folder, classes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         decoded = list(
@@ -140,7 +144,7 @@ def load_folder(
     classes: FolderClasses | None = None,
 ) -> tuple[Digits, Digits]:
     """(train, test); without `<root>/test`, a seeded `test_fraction` of train becomes the test split."""
-    classes = classes or folder_classes(root, digit_names(DIGIT_FOLDERS))
+    classes = classes or folder_classes(root, _default_names())
     root = Path(root).expanduser()
     cache = Path(cache_dir).expanduser()
     train_dir = root / "train"
@@ -176,7 +180,7 @@ def load_folder_test(
     classes: FolderClasses | None = None,
 ) -> Digits:
     """The test split alone: `<root>/test` when there is one (no train/ needed), else train's held-out."""
-    classes = classes or folder_classes(root, digit_names(DIGIT_FOLDERS))
+    classes = classes or folder_classes(root, _default_names())
     test_dir = Path(root).expanduser() / "test"
     if test_dir.is_dir():
         return read_cached(test_dir, Path(cache_dir).expanduser(), classes)
