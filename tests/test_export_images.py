@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig
 
-from mnist_lightning.data.folder import load_folder
+from mnist_lightning.data.folder_layout import load_folder
 from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.export_images import export_images

@@ -17,8 +17,9 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
-from mnist_lightning.data.folder import load_folder, read_cached
+from mnist_lightning.data.folder import read_cached
 from mnist_lightning.data.folder_classes import FolderClasses
+from mnist_lightning.data.folder_layout import load_folder
 from mnist_lightning.errors import DataError
 from mnist_lightning.evaluate import evaluate
 from mnist_lightning.train import train

@@ -26,7 +26,8 @@ from torchvision import datasets
 
 from mnist_lightning.data import Digits, FolderDataModule, IdxDataModule, TorchvisionDataModule
 from mnist_lightning.data.datasets import KINDS, SPLITS, builtin
-from mnist_lightning.data.folder import load_folder, read_image_folder, write_image_folder
+from mnist_lightning.data.folder import read_image_folder, write_image_folder
+from mnist_lightning.data.folder_layout import load_folder
 from mnist_lightning.data.idx import GZIP_MAGIC, find_idx_file, load_idx_dir
 from mnist_lightning.data.torchvision import load_torchvision
 from mnist_lightning.errors import DataError

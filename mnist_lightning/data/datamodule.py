@@ -1,8 +1,7 @@
-"""The DataModule: one split logic, tensor batches and normalisation; subclasses name the source."""
+"""The DataModule: one split logic, tensor batches and normalisation; data/sources.py names the sources."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from mnist_lightning.checks import at_least, is_number
 from mnist_lightning.data.augment import Augment
@@ -19,10 +18,6 @@ from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.datasets import Dataset as DatasetFacts
 from mnist_lightning.data.digits import Digits, normalize
 from mnist_lightning.data.facts import DataFacts
-from mnist_lightning.data.folder import folder_classes, load_folder, load_folder_test
-from mnist_lightning.data.folder_classes import FolderClasses
-from mnist_lightning.data.idx import load_idx_dir, load_idx_split
-from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 from mnist_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -125,7 +120,10 @@ class DigitDataModule(L.LightningDataModule):
     @property
     def facts(self) -> DataFacts:
         """What a model trained on this data must know: input shape, classes, their names, normalisation."""
-        return DataFacts(self.input_shape, self.num_classes, self.mean, self.std, self.dataset.class_names)
+        dataset = self.dataset
+        return DataFacts(
+            self.input_shape, self.num_classes, self.mean, self.std, dataset.class_names, dataset.preprocess
+        )
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
@@ -200,55 +198,3 @@ class DigitDataModule(L.LightningDataModule):
         if self.trainer is not None:  # trainer.precision=64-true or bf16-true: the model's own dtype
             x = x.to(self.trainer.lightning_module.dtype)
         return x, labels
-
-
-class IdxDataModule(DigitDataModule):
-    """The dataset's four IDX files in `root`, gzipped or not."""
-
-    def load(self) -> tuple[Digits, Digits]:
-        return load_idx_dir(self.root, self.dataset)
-
-    def load_test(self) -> Digits:
-        return load_idx_split(self.root, "test", self.dataset)
-
-
-class TorchvisionDataModule(DigitDataModule):
-    """The dataset's torchvision class: local files when present, else a download if allowed."""
-
-    def __init__(self, download: bool = True, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.download = download
-
-    def prepare_data(self) -> None:
-        """Download (if allowed and needed) and stage the files; safe in every process at once."""
-        prepare_torchvision(self.root, self.cache_dir, self.download, self.dataset)
-
-    def load(self) -> tuple[Digits, Digits]:
-        return load_torchvision(self.root, self.cache_dir, self.download, self.dataset)
-
-    def sample_dataset(self, split: str) -> Dataset:
-        """The classic path: the torchvision dataset, one PIL image per sample, then to a tensor."""
-        dataset = torchvision_dataset(self.root, self.cache_dir, self.download, split != "test", self.dataset)
-        return Subset(dataset, self.indices[split].tolist())
-
-
-class FolderDataModule(DigitDataModule):
-    """Image files under `root/train/<class>/` and optionally `root/test/<class>/`; see folder_classes."""
-
-    def __init__(self, test_fraction: float = 0.1, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.test_fraction = test_fraction
-
-    def _classes(self) -> FolderClasses:
-        # Named class folders replace the dataset's class names: the model's outputs, its checkpoint's
-        # facts, reports and predict all read them from self.dataset.
-        classes = folder_classes(self.root, self.dataset.class_names)
-        self.dataset = dataclasses.replace(self.dataset, class_names=classes.names)
-        log.info("%s", classes.describe())
-        return classes
-
-    def load(self) -> tuple[Digits, Digits]:
-        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
-
-    def load_test(self) -> Digits:
-        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())

@@ -32,6 +32,7 @@ class Dataset:
     transposed: bool = False  # images stored as (N, W, H), as EMNIST's are: read back to (N, H, W)
     label_offset: int = 0  # the first class's label in the files (EMNIST letters count from 1)
     label_column: int = 0  # labels stored as (N, M) rows (QMNIST: M=8): the column holding the class
+    preprocess: str = "digit"  # predict's preparation of a photo: "digit" (MNIST's recipe) or "resize"
 
     @property
     def num_classes(self) -> int:

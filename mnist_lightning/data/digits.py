@@ -10,10 +10,12 @@ from torch import Tensor
 
 from mnist_lightning.errors import DataError
 
+COLOUR = 3  # channels of a colour image (RGB), stored last as in image files
+
 
 @dataclass(frozen=True)
 class Digits:
-    """Images as uint8 (N, H, W) and labels as int64 (N,), on any device."""
+    """Images as uint8 (N, H, W), or (N, H, W, 3) in colour, and labels as int64 (N,), on any device."""
 
     images: Tensor
     labels: Tensor
@@ -35,8 +37,10 @@ def make_digits(images: Tensor, labels: Tensor, where: str, num_classes: int, fi
 
     `where` names the file or folder for the error; `num_classes` comes from the dataset.
     """
-    if images.ndim != 3:
-        raise DataError(f"{where}: images have shape {tuple(images.shape)}, expected (N, H, W)")
+    if images.ndim != 3 and not (images.ndim == 4 and images.shape[-1] == COLOUR):
+        raise DataError(
+            f"{where}: images have shape {tuple(images.shape)}, expected (N, H, W) or (N, H, W, {COLOUR})"
+        )
     if len(images) != len(labels):
         raise DataError(
             f"{where}: {len(images)} images but {len(labels)} labels; "
@@ -55,11 +59,23 @@ def make_digits(images: Tensor, labels: Tensor, where: str, num_classes: int, fi
     return Digits(images.to(torch.uint8).contiguous(), (labels - first).contiguous())
 
 
+Stat = float | tuple[float, ...]  # a normalisation statistic: one for all channels, or one per channel
+
+
 def normalize(
-    images: Tensor, mean: float, std: float, augment: Callable[[Tensor], Tensor] | None = None
+    images: Tensor, mean: Stat, std: Stat, augment: Callable[[Tensor], Tensor] | None = None
 ) -> Tensor:
-    """uint8 (B, H, W) -> float (B, 1, H, W) scaled by mean and std; `augment` warps [0, 1] images first."""
-    x = images.float().unsqueeze(1) / 255.0  # (B, 1, H, W) in [0, 1]: black background is 0
+    """uint8 (B, H, W) or (B, H, W, C) -> float (B, C, H, W), scaled by mean and std; `augment` first."""
+    if images.ndim == 3:
+        x = images.float().unsqueeze(1) / 255.0  # (B, 1, H, W) in [0, 1]: black background is 0
+    else:
+        x = images.permute(0, 3, 1, 2).float() / 255.0  # (B, C, H, W), channels-last in memory
     if augment is not None:
         x = augment(x)
+    if isinstance(mean, tuple) or isinstance(std, tuple):  # per channel: (C, 1, 1) against (B, C, H, W)
+        return (x - _per_channel(mean, x)) / _per_channel(std, x)
     return (x - mean) / std
+
+
+def _per_channel(stat: Stat, x: Tensor) -> Tensor:
+    return torch.as_tensor(stat, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
