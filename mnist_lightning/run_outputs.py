@@ -99,10 +99,13 @@ def _gathered(trainer: L.Trainer, outputs: list[tuple[Tensor, Tensor]], total: i
     if trainer.world_size > 1:
         # all_gather needs one shape on every rank: each rank's share padded (ImageId -1) to the largest.
         width = math.ceil(total / trainer.world_size)
-        padded = (torch.cat([t, t.new_full((width - len(t),), -1)]) for t in (ids, preds))
-        ids, preds = (trainer.strategy.all_gather(t).flatten() for t in padded)  # (world_size * width,)
-        kept = ids >= 0
-        ids, preds = ids[kept], preds[kept]
+        mine = torch.full((2, width), -1, dtype=torch.int64, device=device)
+        mine[:, : len(ids)] = torch.stack([ids, preds])  # (2, width): ImageIds, classes
+        # torch.distributed's own: Lightning's strategy.all_gather warns of a deprecated autograd gather.
+        every = [torch.empty_like(mine) for _ in range(trainer.world_size)]
+        torch.distributed.all_gather(every, mine)
+        ids, preds = torch.cat(every, dim=1)  # (world_size * width,) each
+        ids, preds = ids[ids >= 0], preds[ids >= 0]
     order = ids.argsort()
     return ids[order].cpu(), preds[order].cpu()
 

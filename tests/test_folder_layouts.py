@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from mnist_lightning.run_outputs import SUBMISSION_FILE
 from mnist_lightning.train import train
 
 TRAIN, TEST = "trainingSet/trainingSet", "testSet/testSet"  # as Kaggle's "MNIST as JPG" unpacks
-PER_CLASS, N_TEST = 12, 20
+PER_CLASS, N_TEST = 12, 21  # odd: two DDP ranks predict 11 and 10 images
 
 
 def digit_image(k: int, rng: np.random.Generator) -> Image.Image:
@@ -131,7 +134,7 @@ def test_a_test_folder_mixing_class_folders_and_images_is_one_line(tmp_path: Pat
     kaggle_tree(tmp_path)
     shutil.copytree(tmp_path / TRAIN / "3", tmp_path / TEST / "3")
     with pytest.raises(DataError, match=r"data.test_dir=testSet/testSet: .* holds both class folders \(3\) "
-                       r"and 20 images beside them") as err:  # fmt: skip
+                       rf"and {N_TEST} images beside them") as err:  # fmt: skip
         load_folder(tmp_path, tmp_path / "c", 0.1, 0, train_dir=TRAIN, test_dir=TEST)
     assert "\n" not in str(err.value)
 
@@ -156,3 +159,18 @@ def test_image_ids_are_file_numbers_only_when_every_file_has_a_distinct_one(
     cfg = compose(*kaggle_args(tmp_path / "k", "trainer.max_epochs=1"))
     train(cfg)
     assert [int(row["ImageId"]) for row in read_submission(Path(cfg.run_dir))] == list(range(1, N_TEST + 1))
+
+
+def test_ddp_predicts_every_image_once_and_rank_0_writes(tmp_path: Path) -> None:
+    truth = kaggle_tree(tmp_path / "k")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    args = [*kaggle_args(tmp_path / "k", "data.eval_batch_size=4", "trainer.max_epochs=3"), "trainer=ddp",
+            "trainer.devices=2", "trainer.accelerator=cpu", "threads=1", "report=false", "logger=none",
+            f"data.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "mnist_lightning", *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**env, "MNIST_LIGHTNING_WARM": "0"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_submission(tmp_path / "run")
+    assert sorted(f"img_{row['ImageId']}.jpg" for row in rows) == sorted(truth)  # each image once
+    assert sum(row["Label"] == str(truth[f"img_{row['ImageId']}.jpg"]) for row in rows) >= 0.8 * N_TEST
+    assert "Predictions of" not in (tmp_path / "run" / "train_rank1.log").read_text()  # rank 0 writes
