@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import CONF_DIR
 from hydra import compose as compose_config
 from hydra import initialize_config_dir
@@ -25,7 +26,7 @@ from mnist_lightning.data.folder_layout import load_folder
 from mnist_lightning.data.unlabeled import image_ids, read_unlabeled
 from mnist_lightning.errors import DataError
 from mnist_lightning.evaluate import evaluate
-from mnist_lightning.run_outputs import SUBMISSION_FILE
+from mnist_lightning.run_outputs import SUBMISSION_FILE, write_submission
 from mnist_lightning.train import train
 
 TRAIN, TEST = "trainingSet/trainingSet", "testSet/testSet"  # as Kaggle's "MNIST as JPG" unpacks
@@ -174,3 +175,9 @@ def test_ddp_predicts_every_image_once_and_rank_0_writes(tmp_path: Path) -> None
     assert sorted(f"img_{row['ImageId']}.jpg" for row in rows) == sorted(truth)  # each image once
     assert sum(row["Label"] == str(truth[f"img_{row['ImageId']}.jpg"]) for row in rows) >= 0.8 * N_TEST
     assert "Predictions of" not in (tmp_path / "run" / "train_rank1.log").read_text()  # rank 0 writes
+
+
+def test_submission_labels_are_class_names(tmp_path: Path) -> None:
+    ids, preds = torch.tensor([3, 8]), torch.tensor([1, 0])
+    write_submission(tmp_path / SUBMISSION_FILE, ids, preds, ("cat", "dog, big"))
+    assert (tmp_path / SUBMISSION_FILE).read_text() == 'ImageId,Label\n3,"dog, big"\n8,cat\n'

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 TRAIN_DIR, TEST_DIR = "train", "test"  # data.train_dir and data.test_dir when not given
 
 
-class TestKind(Enum):
-    """What the test folder holds, and so what the run does with it."""
+class Contents(Enum):
+    """What a test folder holds, and so what the run does with it."""
 
     ABSENT = "absent"  # no test folder: a held-out part of train is scored
     LABELED = "labeled"  # class folders: scored
@@ -49,10 +49,10 @@ class FolderLayout:
     def test(self) -> Path:
         return Path(self.root).expanduser() / self.test_dir
 
-    def test_kind(self) -> TestKind:
+    def test_kind(self) -> Contents:
         """What the test folder holds; class folders beside loose images is a one-line error."""
         if not self.test.is_dir():
-            return TestKind.ABSENT
+            return Contents.ABSENT
         classes, images = class_folders(self.test), loose_images(self.test)
         if classes and images:
             raise DataError(
@@ -60,7 +60,7 @@ class FolderLayout:
                 f"and {len(images)} images beside them; keep class folders (to score) or images alone "
                 "(to predict), not both"
             )
-        return TestKind.UNLABELED if images else TestKind.LABELED
+        return Contents.UNLABELED if images else Contents.LABELED
 
     def check_train(self) -> None:
         """A missing train folder is a one-line error naming data.train_dir and what `root` holds."""
@@ -76,15 +76,8 @@ class FolderLayout:
 
     def classes(self, dataset_names: tuple[str, ...]) -> FolderClasses:
         """The classes the train folder's class folders name (a labeled test folder's without train)."""
-        has_train = self.train.is_dir() or self.test_kind() != TestKind.LABELED
+        has_train = self.train.is_dir() or self.test_kind() != Contents.LABELED
         return FolderClasses.of(self.train if has_train else self.test, dataset_names)
-
-
-def folder_classes(
-    root: str | Path, dataset_names: tuple[str, ...], train_dir: str = TRAIN_DIR, test_dir: str = TEST_DIR
-) -> FolderClasses:
-    """The classes `<root>/<train_dir>`'s folders name (a labeled test folder's when there is no train)."""
-    return FolderLayout(Path(root), train_dir, test_dir).classes(dataset_names)
 
 
 def load_folder(
@@ -103,7 +96,7 @@ def load_folder(
     layout.check_train()
     kind = layout.test_kind()
     train = read_cached(layout.train, cache, classes)
-    if kind == TestKind.LABELED:
+    if kind == Contents.LABELED:
         return train, read_cached(layout.test, cache, classes)
     if not 0 < test_fraction < 1:
         raise DataError(f"data.test_fraction={test_fraction}: must be between 0 and 1")
@@ -111,7 +104,7 @@ def load_folder(
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     why = (
         f"{layout.test} holds images without labels (they are predicted after the test)"
-        if kind == TestKind.UNLABELED
+        if kind == Contents.UNLABELED
         else f"{layout.root} has no labeled {layout.test_dir}/ folder"
     )
     log.info(
@@ -134,9 +127,9 @@ def load_folder_test(
     layout = FolderLayout(Path(root), train_dir, test_dir)
     classes = classes or layout.classes(default_names())
     kind = layout.test_kind()
-    if kind == TestKind.LABELED:
+    if kind == Contents.LABELED:
         return read_cached(layout.test, Path(cache_dir).expanduser(), classes)
-    if kind == TestKind.UNLABELED and not layout.train.is_dir():
+    if kind == Contents.UNLABELED and not layout.train.is_dir():
         raise DataError(
             f"data.test_dir={layout.test_dir}: {layout.test} holds images without labels and there is no "
             f"{layout.train} (data.train_dir) to hold a test split out of: nothing labeled to score; "

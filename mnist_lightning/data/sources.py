@@ -15,8 +15,8 @@ from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.data.folder_layout import (
     TEST_DIR,
     TRAIN_DIR,
+    Contents,
     FolderLayout,
-    TestKind,
     load_folder,
     load_folder_test,
 )
@@ -97,7 +97,7 @@ class FolderDataModule(DigitDataModule):
     @property
     def unlabeled_dir(self) -> Path | None:
         """The test folder when it holds images without labels (to predict), else None."""
-        return self.layout.test if self.layout.test_kind() == TestKind.UNLABELED else None
+        return self.layout.test if self.layout.test_kind() == Contents.UNLABELED else None
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)

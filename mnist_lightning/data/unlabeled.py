@@ -56,7 +56,6 @@ def image_ids(paths: list[Path]) -> list[int]:
 def _decode(paths: list[Path], folder: Path) -> Tensor:
     """Decode `paths` on every core, with a progress bar for large folders; uint8 (N, H, W)."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        # TODO(merge): decode_image(path, channels=..., size=...) once data.channels/image_size exist.
         decoded = list(tqdm(pool.map(decode_image, paths), total=len(paths), desc=f"decoding {folder.name}",
                             disable=len(paths) < 2000))  # fmt: skip
     if resized := sum(flag for _, flag in decoded):
