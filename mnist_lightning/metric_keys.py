@@ -3,9 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-TRAIN_LOSS = "train/loss"
+TRAIN_LOSS = "train/loss"  # per epoch: the mean over its batches
+TRAIN_LOSS_STEP = "train/loss_step"  # every trainer.log_every_n_steps: the mean over those steps
 TRAIN_ACC = "train/acc"
-LR = "train/lr"
+LR = "lr"  # a group of its own in TensorBoard, beside train/, val/ and test/
 VAL_LOSS = "val/loss"
 VAL_ACC = "val/acc"
 VAL_ACC_BEST = "val/acc_best"

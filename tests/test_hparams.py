@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mnist_lightning import metric_keys as M
+from mnist_lightning.loggers.tensorboard import RUN_FACTS
 from mnist_lightning.train import train
 
 
@@ -21,7 +22,11 @@ def hparams_session(run_dir: Path) -> tuple[dict, dict]:
     info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     hparams = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
                for key, value in info.hparams.items()}  # fmt: skip
-    scalars = {tag: events.Scalars(tag)[-1].value for tag in M.RUN_METRICS}
+    # The run's facts (fit seconds, epochs run) are HPARAMS columns, not scalars: the rest are scalars.
+    tags = set(events.Tags()["scalars"])
+    scalars = {
+        tag: events.Scalars(tag)[-1].value for tag in M.RUN_METRICS if tag in tags and tag not in RUN_FACTS
+    }
     return hparams, scalars
 
 
@@ -34,6 +39,9 @@ def test_hparams_tab_holds_real_metrics(compose: Callable[..., DictConfig], tiny
     assert (
         hparams["scheduler"] == "CosineAnnealingLR" and hparams["seed"] == 3 and hparams["model"] == "ConvNet"
     )
-    for key in M.RUN_METRICS:
+    for key in RUN_FACTS:
+        assert hparams[key] == results[key], key
+    assert set(scalars) == set(M.RUN_METRICS) - set(RUN_FACTS)
+    for key in scalars:
         assert abs(scalars[key] - results[key]) <= 1e-6 * max(1.0, abs(results[key])), key  # float32 in TB
     assert scalars[M.VAL_ACC_BEST] != -1

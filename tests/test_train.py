@@ -152,7 +152,7 @@ def test_a_run_with_only_max_steps_trains_its_whole_schedule(
         assert last["global_step"] == 20 and results[M.STATUS] == M.OK
         assert last["lr_schedulers"][0]["T_max"] == 3  # the cosine spans the three epochs those steps take
         hparams, _ = hparams_session(Path(cfg.run_dir))
-        assert hparams["max_steps"] == 20 and hparams["epochs"] == -1
+        assert hparams["max_steps"] == 20 and hparams["max_epochs"] == -1
 
 
 def test_classic_dataloader_path(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:

@@ -7,6 +7,7 @@ from mnist_lightning.callbacks.epoch_line import EpochLine
 from mnist_lightning.callbacks.last_checkpoint import LastCheckpoint
 from mnist_lightning.callbacks.progress import ProgressBar, RichProgressBar
 from mnist_lightning.callbacks.signals import OwnSignals
+from mnist_lightning.callbacks.step_loss import StepLoss
 
 __all__ = [
     "EMA",
@@ -17,4 +18,5 @@ __all__ = [
     "OwnSignals",
     "ProgressBar",
     "RichProgressBar",
+    "StepLoss",
 ]

@@ -30,7 +30,7 @@ def flat_hparams(cfg: DictConfig) -> dict[str, str | int | float]:
         "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0)),
         "scheduler": _short_name(cfg.scheduler),
         "batch_size": int(cfg.data.batch_size),
-        "epochs": _limit(cfg.trainer.get("max_epochs")),
+        "max_epochs": _limit(cfg.trainer.get("max_epochs")),
         "max_steps": _limit(cfg.trainer.get("max_steps")),
         "seed": int(cfg.seed),
         "precision": str(cfg.trainer.precision),
@@ -48,7 +48,7 @@ def log_run(loggers: list[Logger], cfg: DictConfig, results: dict[str, Any], ste
     for logger in loggers:
         if "metrics" in inspect.signature(logger.log_hyperparams).parameters:
             # TensorBoard: one HPARAMS-tab session that pairs the hyperparameters with these metrics.
-            logger.log_hyperparams(params, metrics=metrics)
+            logger.log_hyperparams(params, metrics=metrics, step=step)  # at the run's last step, not 0
         else:
             logger.log_hyperparams(params)
             logger.log_metrics(metrics, step=step)
