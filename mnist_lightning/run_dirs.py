@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,28 @@ def job_name(overrides: Any) -> str:
     if len(name) > JOB_NAME_MAX:  # very long override lists: cut, and keep the name unique with a hash
         name = f"{name[:JOB_NAME_MAX]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return name
+
+
+def sweep_job_names(jobs: Sequence[Sequence[str]]) -> list[str]:
+    """Each job's name from the overrides that vary across the sweep, in the order given: `optimizer=sgd`.
+
+    Overrides shared by every job are left out (the sweep's multirun.yaml and report hold them); a
+    sweep whose jobs share every override (a sweep of one) names each job by all of its own.
+    """
+    shared = set.intersection(*(set(job) for job in jobs)) if jobs else set()
+    return [job_name([o for o in job if o not in shared] or job) for job in jobs]
+
+
+def trial_name(sampled: dict[str, Any]) -> str:
+    """A search trial's name from the values it sampled, floats to 3 digits: `optimizer.lr=0.00312,...`."""
+    return job_name([f"{key}={f'{value:.3g}' if isinstance(value, float) else value}"
+                     for key, value in sampled.items()])  # fmt: skip
+
+
+def subdir_override(num: int, name: str) -> str:
+    """The override that names job `num`'s folder `<num>_<name>` under the sweep's folder."""
+    safe = "".join(c for c in name if c not in "'\\\"$")  # a quoted override value: no quote or interpolation
+    return f"hydra.sweep.subdir='{num}_{safe}'"
 
 
 def process_rank() -> int:

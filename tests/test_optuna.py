@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,9 @@ def test_a_diverged_trial_is_the_worst_value_and_not_a_failure(tiny_mnist: Path,
     assert "Job diverged" in proc.stdout + proc.stderr
     rows = list(csv.DictReader((tmp_path / "sweep" / "report.csv").open()))
     assert [r[M.STATUS] for r in rows] == [M.OK, M.DIVERGED]
+    trials = sorted(p.name for p in (tmp_path / "sweep").iterdir() if (p / ".hydra").is_dir())
+    assert trials[0] == "0_optimizer=sgd,optimizer.lr=1e+12"  # each trial named by the values it sampled
+    assert re.fullmatch(r"1_optimizer=(sgd|adam),optimizer\.lr=0\.\d{1,5}", trials[1]), trials
     results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert results["n_trials"] == 2 and results["best_value"] > 0.0  # it went on past the NaN trial
     assert results["best_params"]["optimizer.lr"] < 1.0

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from test_hparams import hparams_session
 
 from mnist_lightning import metric_keys as M
-from mnist_lightning.run_dirs import JOB_NAME_MAX, job_name
+from mnist_lightning.run_dirs import JOB_NAME_MAX, job_name, sweep_job_names, trial_name
 from mnist_lightning.sweeps import results
 from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
 
@@ -31,6 +31,16 @@ def test_job_names_are_readable_safe_and_bounded() -> None:
     assert job_name([]) == "defaults"
     long = job_name([f"key{i}=value{i}" for i in range(40)])
     assert len(long) <= JOB_NAME_MAX + 9 and long != job_name([f"key{i}=value{i}" for i in range(41)])
+
+
+def test_sweep_jobs_are_named_by_what_varies_in_the_order_given() -> None:
+    shared = ["data=idx", "trainer.max_epochs=3", "threads=1"]
+    jobs = [[*shared[:2], f"optimizer={o}", f"seed={s}", shared[2]] for o in ("sgd", "adam") for s in (0, 1)]
+    assert sweep_job_names(jobs) == ["optimizer=sgd,seed=0", "optimizer=sgd,seed=1", "optimizer=adam,seed=0",
+                                     "optimizer=adam,seed=1"]  # fmt: skip
+    assert sweep_job_names([shared]) == ["data=idx,trainer.max_epochs=3,threads=1"]  # one job: all of its own
+    sampled = {"optimizer": "adam", "optimizer.lr": 0.003123456, "data.batch_size": 64}
+    assert trial_name(sampled) == "optimizer=adam,optimizer.lr=0.00312,data.batch_size=64"
 
 
 def write_job(sweep: Path, name: str, overrides: list[str], metrics: dict[str, Any] | None = None,
@@ -151,6 +161,9 @@ def test_parallel_launchers_run_every_job_with_a_share_of_the_cores(
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader((sweep / "report.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"]
+    # Named by the one override that varies; the shared ones head the report.
+    assert sorted(p.parent.name for p in sweep.glob("*/.hydra")) == ["0_optimizer=sgd", "1_optimizer=adam"]
+    assert f"Every job: `{' '.join(data)} debug=limit" in (sweep / "report.md").read_text()
     for log_file in sweep.glob("*/train.log"):  # both run one job per core: one thread each
         assert "Torch threads: 1" in log_file.read_text()
     if launcher == "joblib":  # two workers, both jobs dispatched together (a worker may start late,

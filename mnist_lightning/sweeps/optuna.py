@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from optuna.study import StudyDirection
 
 from mnist_lightning.errors import ConfigError
+from mnist_lightning.run_dirs import subdir_override, trial_name
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -133,9 +134,10 @@ class OptunaSweeper(Sweeper):
         while done < c.n_trials:
             study.sampler = make_sampler(c.seed, done)
             trials = [study.ask() for _ in range(min(c.n_jobs, c.n_trials - done))]
-            batch = [
-                [*arguments, *(f"{key}={suggest(t, key, spec)}" for key, spec in c.params.items())]
-                for t in trials
+            sampled = [{key: suggest(t, key, spec) for key, spec in c.params.items()} for t in trials]
+            batch = [  # each trial's folder named by the values it sampled: `3_optimizer=adam,...`
+                [*arguments, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s))]
+                for num, s in enumerate(sampled, self.job_idx)
             ]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)

@@ -120,9 +120,11 @@ def _percent(mean_std: tuple[float, float] | None) -> str:
 
 
 def _markdown(jobs: list[dict[str, Any]], groups: list[dict[str, Any]], sweep_dir: Path) -> str:
+    # What every job shares: the job names (and so TensorBoard's runs) show only what varies.
+    shared = [o for o in jobs[0]["_overrides"] if all(o in row["_overrides"] for row in jobs)] if jobs else []
     lines = [f"# Sweep report: {sweep_dir}", "", f"{len(jobs)} jobs, ranked by `{RANKED_BY}` "
-             "(test accuracy is never used for ranking).", "", "| " + " | ".join(COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]  # fmt: skip
+             "(test accuracy is never used for ranking).", "", f"Every job: `{' '.join(shared)}`", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]  # fmt: skip
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in COLUMNS) + " |" for row in jobs]
     lines += ["", "## Seeds", "", f"Jobs with status {M.OK} that differ only by `seed`, best mean "
               f"`{RANKED_BY}` first.", "", f"| configuration | seeds | {RANKED_BY} | test accuracy |",

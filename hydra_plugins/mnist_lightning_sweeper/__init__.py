@@ -1,0 +1,1 @@
+"""Hydra discovers sweepers only under the `hydra_plugins` namespace: this registers our basic one."""
