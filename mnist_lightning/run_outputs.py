@@ -24,6 +24,7 @@ from mnist_lightning.loggers import log_run, open_lines
 from mnist_lightning.module import Classifier
 from mnist_lightning.quiet import log_where, plural
 from mnist_lightning.reports import model_summary, write_run_report
+from mnist_lightning.reports.dashboards import write_dashboards
 
 log = logging.getLogger("mnist_lightning.train")  # the run's own lines keep their logger name
 
@@ -76,6 +77,7 @@ def write_end(
     report = None
     if cfg.report and cfg.test:
         report = write_run_report(model, dm, run_dir, trainer.loggers)
+        write_dashboards(model, dm, run_dir, trainer.loggers)
     # The hparams and the report reopened what fit and test closed (TensorBoard's event file, the MLflow
     # run): closed again here, so that all is on disk and writer threads end before the process exits.
     for logger in trainer.loggers:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from mnist_lightning import metric_keys as M
+from mnist_lightning.loggers import dashboards
 
 EPOCH = "epoch"  # Lightning adds it to every logged step: a staircase card that tells nothing
 # Facts about the whole run, not curves: columns of the HPARAMS tab rather than one-point scalar cards.
@@ -36,8 +39,15 @@ class TensorBoardLogger(LightningTensorBoardLogger):
     columns: as scalars each would be a card with a single point, drawing no line.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, projector_samples: int = 2000, class_images: int = 16, **kwargs: Any
+    ) -> None:
+        for key, value in (("projector_samples", projector_samples), ("class_images", class_images)):
+            if int(value) < 0:
+                raise ValueError(f"{key}={value}: use 0 (none) or a number of test images")
         super().__init__(*args, **kwargs)
+        self.projector_samples = int(projector_samples)  # test images in the PROJECTOR tab; 0: no projector
+        self.class_images = int(class_images)  # test images per class in the IMAGES tab; 0: none
         self.laid_out = False  # the layout is written with the first metrics, once per process
 
     @rank_zero_only
@@ -67,3 +77,27 @@ class TensorBoardLogger(LightningTensorBoardLogger):
                     self.experiment._get_file_writer().add_summary(summary, step)
                 return
         super().log_hyperparams(params, metrics=metrics, step=step)
+
+    @rank_zero_only
+    def log_tested(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        probs: np.ndarray,
+        features: np.ndarray | None,
+        names: Sequence[str],
+        step: int,
+    ) -> None:
+        """PR curves per class, test images per class and the projector, from the N tested images.
+
+        images uint8 (N, H, W) or (N, H, W, 3), labels (N,), probs (N, K), features (N, D) or None.
+        """
+        dashboards.write_pr_curves(self.experiment, labels, probs, names, step)
+        if self.class_images:
+            dashboards.write_class_images(self.experiment, images, labels, names, self.class_images, step)
+        if self.projector_samples and features is not None:
+            preds = probs.argmax(axis=1)  # (N,): as the test step picks its class
+            dashboards.write_projector(
+                self.experiment, features, images, labels, preds, names, self.projector_samples, step
+            )
+        self.experiment.flush()

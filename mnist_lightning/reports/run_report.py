@@ -27,7 +27,8 @@ from mnist_lightning.reports import figures
 log = logging.getLogger(__name__)
 GRID = 32  # digits per predictions / mistakes grid
 # What report_figures may name (checks.py refuses any other); feature_maps: one figure per conv layer.
-FIGURES = ("confusion_matrix", "curves", "predictions", "mistakes", "feature_maps")
+# per_class_accuracy: drawn by reports/dashboards.py
+FIGURES = ("confusion_matrix", "per_class_accuracy", "curves", "predictions", "mistakes", "feature_maps")
 CURVES = (M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC)
 TENSORBOARD_LOG = "tensorboard"  # tensorboard's own logger: its directory watcher logs every file it reads
 
