@@ -56,7 +56,7 @@ class DatasetConfig:
     mean: Any  # pixel mean in [0, 1], for normalisation: a number, or a list of one per channel
     std: Any
     files: IdxFiles
-    torchvision: str  # the class in torchvision.datasets, e.g. "EMNIST"
+    torchvision: str | None = None  # the class in torchvision.datasets, e.g. "EMNIST"; null: data=idx only
     torchvision_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"split": "balanced"}
     transposed: bool = False  # images stored as (N, W, H), as EMNIST's are: read back to (N, H, W)
     label_offset: int = 0  # the first class's label in the files (EMNIST letters count from 1)

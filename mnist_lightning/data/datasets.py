@@ -60,6 +60,15 @@ class Dataset(DatasetConfig):
         """The official (uncompressed) file name of `split`'s images or labels."""
         return str(getattr(self.files, f"{split}_{kind}"))
 
+    def torchvision_class(self) -> str:
+        """The torchvision.datasets class that reads it (data=torchvision); none is a one-line error."""
+        if self.torchvision is None:
+            raise ConfigError(
+                f"data=torchvision: dataset {self.name} names no torchvision class (data.dataset.torchvision "
+                "is null); read its files with data=idx"
+            )
+        return self.torchvision
+
     def to_digits(self, images: Tensor, labels: Tensor, where: str) -> Digits:
         """Stored (N, H, W) or (N, W, H) images and (N,) or (N, M) labels -> checked, 0-based Digits."""
         from mnist_lightning.data.digits import Digits, make_digits  # torch: only when tensors are read
@@ -74,7 +83,7 @@ class Dataset(DatasetConfig):
     @classmethod
     def from_config(cls, node: Mapping[str, Any] | Dataset | None) -> Dataset:
         """A `data.dataset` node (None: the default) checked by the schema; a mistake is one line."""
-        from omegaconf import OmegaConf
+        from omegaconf import DictConfig, OmegaConf
         from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
         if isinstance(node, Dataset):
@@ -82,7 +91,7 @@ class Dataset(DatasetConfig):
         if node is None:
             return builtin(DEFAULT)
         try:  # a stored config is plain data: typed again here, exactly as while composing
-            plain = OmegaConf.to_container(OmegaConf.create(node), resolve=True)  # type: ignore[arg-type]
+            plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
             dataset = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), plain))
         except ConfigKeyError as err:  # in the dataset, or in its files
             known = ", ".join(f.name for f in fields(err.object_type or cls))
@@ -93,7 +102,9 @@ class Dataset(DatasetConfig):
                 "(docs/datasets.md lists every key)"
             ) from None
         except OmegaConfBaseException as err:
-            raise ConfigError(f"data.dataset.{err.full_key}: {err.msg.splitlines()[0]}; fix its value") from None
+            raise ConfigError(
+                f"data.dataset.{err.full_key}: {err.msg.splitlines()[0]}; fix its value"
+            ) from None
         return dataset  # type: ignore[return-value]
 
 
