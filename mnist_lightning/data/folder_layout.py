@@ -10,6 +10,7 @@ import torch
 from mnist_lightning.data.digits import Digits
 from mnist_lightning.data.folder import default_names, read_cached
 from mnist_lightning.data.folder_classes import FolderClasses
+from mnist_lightning.data.image_format import GRAY, ImageFormat
 from mnist_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def load_folder(
     test_fraction: float,
     seed: int,
     classes: FolderClasses | None = None,
+    image: ImageFormat = GRAY,
 ) -> tuple[Digits, Digits]:
     """(train, test); without `<root>/test`, a seeded `test_fraction` of train becomes the test split."""
     classes = classes or folder_classes(root, default_names())
@@ -38,9 +40,9 @@ def load_folder(
             f"data.root={root}: no train/ folder; expected {root}/train/<class>/*.png "
             "(and optionally test/<class>/*.png)"
         )
-    train = read_cached(train_dir, cache, classes)
+    train = read_cached(train_dir, cache, classes, image)
     if (root / "test").is_dir():
-        return train, read_cached(root / "test", cache, classes)
+        return train, read_cached(root / "test", cache, classes, image)
     if not 0 < test_fraction < 1:
         raise DataError(f"data.test_fraction={test_fraction}: must be between 0 and 1")
     n_test = max(1, round(len(train) * test_fraction))
@@ -63,10 +65,11 @@ def load_folder_test(
     test_fraction: float,
     seed: int,
     classes: FolderClasses | None = None,
+    image: ImageFormat = GRAY,
 ) -> Digits:
     """The test split alone: `<root>/test` when there is one (no train/ needed), else train's held-out."""
     classes = classes or folder_classes(root, default_names())
     test_dir = Path(root).expanduser() / "test"
     if test_dir.is_dir():
-        return read_cached(test_dir, Path(cache_dir).expanduser(), classes)
-    return load_folder(root, cache_dir, test_fraction, seed, classes)[1]
+        return read_cached(test_dir, Path(cache_dir).expanduser(), classes, image)
+    return load_folder(root, cache_dir, test_fraction, seed, classes, image)[1]

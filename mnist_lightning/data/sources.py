@@ -12,6 +12,7 @@ from mnist_lightning.data.digits import Digits
 from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.data.folder_layout import folder_classes, load_folder, load_folder_test
 from mnist_lightning.data.idx import load_idx_dir, load_idx_split
+from mnist_lightning.data.image_format import IMAGE_SIZE, ImageFormat
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,12 @@ class TorchvisionDataModule(DigitDataModule):
 class FolderDataModule(DigitDataModule):
     """Image files under `root/train/<class>/` and optionally `root/test/<class>/`; see folder_classes."""
 
-    def __init__(self, test_fraction: float = 0.1, **kwargs: object) -> None:
+    def __init__(
+        self, test_fraction: float = 0.1, channels: int = 1, image_size: int = IMAGE_SIZE, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.test_fraction = test_fraction
+        self.image = ImageFormat(channels, image_size)  # every image made channels x size x size
 
     def _classes(self) -> FolderClasses:
         # Named class folders replace the dataset's class names: the model's outputs, its checkpoint's
@@ -64,7 +68,9 @@ class FolderDataModule(DigitDataModule):
         return classes
 
     def load(self) -> tuple[Digits, Digits]:
-        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
+        classes = self._classes()
+        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, classes, self.image)
 
     def load_test(self) -> Digits:
-        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
+        classes = self._classes()
+        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, classes, self.image)
