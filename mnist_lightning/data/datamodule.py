@@ -147,9 +147,7 @@ class DigitDataModule(Loaders, L.LightningDataModule):
         return normalize(images, self.mean, self.std)
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        images, labels = (
-            batch  # (B, H, W) or (B, H, W, 3) uint8 on the device: converted here, not per sample
-        )
+        images, labels = batch  # uint8 (B, H, W[, 3]) on the device: converted here, not per sample
         training = self.trainer is not None and self.trainer.training
         x = normalize(images, self.mean, self.std, self.augment if training else None)  # (B, C, H, W) float32
         if self.trainer is not None:  # trainer.precision=64-true or bf16-true: the model's own dtype
