@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch import Tensor
 from tqdm import tqdm
 
 from mnist_lightning.data.datasets import Dataset
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
 
 
-def _natural_key(name: str) -> list[str | int]:
+def natural_key(name: str) -> list[str | int]:
+    """A sort key that puts "img_10" after "img_9"."""
     # "img_10" sorts after "img_9"; str and int parts alternate, so keys always compare.
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
@@ -63,7 +65,7 @@ def list_images(folder: Path, classes: FolderClasses) -> list[tuple[Path, int]]:
             f"{folder}: no images found; expected {folder}/<class>/*.png (or {SOME_FORMATS}) "
             "with one folder per class (digits 0-9 or names)"
         )
-    items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))
+    items.sort(key=lambda item: (natural_key(item[0].name), item[1]))
     return items
 
 
@@ -84,31 +86,37 @@ def decode_image(path: Path, channels: int = 1, size: int = IMAGE_SIZE) -> tuple
         raise DataError(f"{path}: not a readable image ({err}); delete or replace the file") from None
 
 
-def read_image_folder(
-    folder: Path, classes: FolderClasses | None = None, image: ImageFormat = GRAY
-) -> Digits:
-    """Decode every image under `folder/<class>/` into one split (classes: its own), with a progress bar."""
-    classes = classes or FolderClasses.of(folder, default_names())
-    items = list_images(folder, classes)
+def decode_images(paths: list[Path], folder: Path, image: ImageFormat = GRAY) -> Tensor:
+    """Decode `paths` on every core (a progress bar for large folders): uint8 (N, H, W) or (N, H, W, 3)."""
     decode = functools.partial(decode_image, channels=image.channels, size=image.size)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         decoded = list(
             tqdm(
-                pool.map(decode, (path for path, _ in items)),
-                total=len(items),
+                pool.map(decode, paths),
+                total=len(paths),
                 desc=f"decoding {folder.name}",
-                disable=len(items) < 2000,
+                disable=len(paths) < 2000,
             )
         )
     resized = sum(flag for _, flag in decoded)
     if resized:
         log.warning("%s: resized %d images to %dx%d", folder, resized, image.size, image.size)
-    images = torch.from_numpy(np.stack([array for array, _ in decoded]))  # (N, H, W) or (N, H, W, 3)
+    return torch.from_numpy(np.stack([array for array, _ in decoded]))
+
+
+def read_image_folder(
+    folder: Path, classes: FolderClasses | None = None, image: ImageFormat = GRAY
+) -> Digits:
+    """Decode every image under `folder/<class>/` into one split (classes: its own)."""
+    classes = classes or FolderClasses.of(folder, default_names())
+    items = list_images(folder, classes)
+    images = decode_images([path for path, _ in items], folder, image)  # (N, H, W) or (N, H, W, 3)
     labels = torch.tensor([label for _, label in items], dtype=torch.int64)
     return make_digits(images, labels, str(folder), len(classes.names))
 
 
-def _fingerprint(folder: Path, classes: FolderClasses, image: ImageFormat) -> str:
+def fingerprint(folder: Path, classes: FolderClasses, image: ImageFormat) -> str:
+    """A short hash that changes with any file under `folder`, the class mapping or the image format."""
     # Names, sizes and modification times: any added, removed or edited file changes it; so do the
     # class mapping (the same files give other labels under another dataset= or train/ tree) and the
     # image format (data.channels, data.image_size).
@@ -122,7 +130,7 @@ def _fingerprint(folder: Path, classes: FolderClasses, image: ImageFormat) -> st
 
 def read_cached(folder: Path, cache_dir: Path, classes: FolderClasses, image: ImageFormat = GRAY) -> Digits:
     """`read_image_folder`, decoded once and cached until the folder, its classes or the format change."""
-    cache = cache_dir / "folder" / f"{folder.name}-{_fingerprint(folder, classes, image)}.pt"
+    cache = cache_dir / "folder" / f"{folder.name}-{fingerprint(folder, classes, image)}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
         return Digits(saved["images"], saved["labels"])
