@@ -118,6 +118,11 @@ class Classifier(L.LightningModule):
         confidence, pred = self.loss.probs(out.float()).max(dim=1)  # (B,), (B,)
         self.test_predictions.append((pred, confidence))
 
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> tuple[Tensor, Tensor]:
+        """(keys, predicted class) of a batch of (images, keys): the keys (ImageIds, say) pass through."""
+        x, keys = batch
+        return keys, self.probs(x).argmax(dim=1)  # (B,), (B,): as the test step picks its class
+
     def on_test_epoch_start(self) -> None:
         self.test_predictions = []
 

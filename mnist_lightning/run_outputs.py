@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from omegaconf import DictConfig
+from torch import Tensor
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning import timeline
@@ -22,6 +26,8 @@ from mnist_lightning.quiet import log_where, plural
 from mnist_lightning.reports import model_summary, write_run_report
 
 log = logging.getLogger("mnist_lightning.train")  # the run's own lines keep their logger name
+
+SUBMISSION_FILE = "submission.csv"  # an unlabeled test folder's predictions, in Kaggle's ImageId,Label form
 
 
 def fitted_results(trainer: L.Trainer, model: Classifier, status: str) -> dict[str, Any]:
@@ -83,3 +89,49 @@ def write_end(
         log.info("Not tested (test=false): %s, %s", val, fit)
     log_where(log, run_dir, open_lines(trainer.loggers), report)
     timeline.mark("report")
+
+
+def _gathered(trainer: L.Trainer, outputs: list[tuple[Tensor, Tensor]], total: int) -> tuple[Tensor, Tensor]:
+    """Every rank's (ImageIds, classes) of `total` images, sorted by ImageId; a collective under DDP."""
+    device = trainer.strategy.root_device
+    empty = torch.empty(0, dtype=torch.int64, device=device)
+    ids, preds = (torch.cat([out[i] for out in outputs]).to(device) if outputs else empty for i in (0, 1))
+    if trainer.world_size > 1:
+        # all_gather needs one shape on every rank: each rank's share padded (ImageId -1) to the largest.
+        width = math.ceil(total / trainer.world_size)
+        mine = torch.full((2, width), -1, dtype=torch.int64, device=device)
+        mine[:, : len(ids)] = torch.stack([ids, preds])  # (2, width): ImageIds, classes
+        # torch.distributed's own: Lightning's strategy.all_gather warns of a deprecated autograd gather.
+        every = [torch.empty_like(mine) for _ in range(trainer.world_size)]
+        torch.distributed.all_gather(every, mine)
+        ids, preds = torch.cat(every, dim=1)  # (world_size * width,) each
+        ids, preds = ids[ids >= 0], preds[ids >= 0]
+    order = ids.argsort()
+    return ids[order].cpu(), preds[order].cpu()
+
+
+def write_submission(path: Path, ids: Tensor, preds: Tensor, names: tuple[str, ...]) -> None:
+    """`ImageId,Label` rows, one per image (Label: the class name), written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["ImageId", "Label"])
+    writer.writerows((image_id, names[k]) for image_id, k in zip(ids.tolist(), preds.tolist(), strict=True))
+    write_bytes_atomic(path, text.getvalue().encode())
+
+
+def predict_unlabeled(
+    trainer: L.Trainer, model: Classifier, dm: DigitDataModule, ckpt_path: str | None, run_dir: Path
+) -> None:
+    """Predict the data's unlabeled test images with `ckpt_path`; rank 0 writes them to submission.csv."""
+    outputs = trainer.predict(
+        model, datamodule=dm, ckpt_path=ckpt_path, return_predictions=True, weights_only=True
+    )
+    total = len(dm.unlabeled)  # type: ignore[attr-defined]
+    ids, preds = _gathered(trainer, outputs or [], total)  # type: ignore[arg-type]
+    if not trainer.is_global_zero:
+        return
+    if len(ids) != total:  # trainer.limit_predict_batches, say: the file is then partial
+        log.warning("Predicted only %d of the %d unlabeled images", len(ids), total)
+    path = run_dir / SUBMISSION_FILE
+    write_submission(path, ids, preds, model.facts.class_names)
+    log.info("Predictions of %s unlabeled images (ImageId,Label): %s", f"{total:,}", path)

@@ -24,7 +24,13 @@ from mnist_lightning.quiet import plural, quiet
 from mnist_lightning.ranks import children, explain, release
 from mnist_lightning.resume import finished_results, resumed_config
 from mnist_lightning.run_dirs import LAST, checkpoint_path
-from mnist_lightning.run_outputs import fitted_results, write_diverged, write_end, write_start
+from mnist_lightning.run_outputs import (
+    fitted_results,
+    predict_unlabeled,
+    write_diverged,
+    write_end,
+    write_start,
+)
 from mnist_lightning.runinfo import versions
 from mnist_lightning.termination import terminable
 from mnist_lightning.trainer import build_trainer, check_accelerator
@@ -65,7 +71,11 @@ def _fit_and_test(
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
         (tested,) = trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=True)
         results.update(M.tested_results(tested))
+        if getattr(dm, "unlabeled_dir", None) is not None:  # a test folder without labels (data=folder)
+            predict_unlabeled(trainer, model, dm, best, Path(cfg.run_dir))  # in the test phase's time
         timeline.mark("test")
+    elif (folder := getattr(dm, "unlabeled_dir", None)) is not None:
+        log.info("Not predicting the unlabeled images of %s (test=false)", folder)
     return results
 
 

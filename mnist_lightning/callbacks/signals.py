@@ -20,3 +20,6 @@ class OwnSignals(Callback):
 
     def on_test_start(self, *args: Any) -> None:
         own_signals()
+
+    def on_predict_start(self, *args: Any) -> None:
+        own_signals()

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.datamodule import DigitDataModule
 from mnist_lightning.data.digits import Digits
 from mnist_lightning.data.folder_classes import FolderClasses
-from mnist_lightning.data.folder_layout import folder_classes, load_folder, load_folder_test
+from mnist_lightning.data.folder_layout import (
+    TEST_DIR,
+    TRAIN_DIR,
+    Contents,
+    FolderLayout,
+    load_folder,
+    load_folder_test,
+)
 from mnist_lightning.data.idx import load_idx_dir, load_idx_split
+from mnist_lightning.data.image_format import IMAGE_SIZE, ImageFormat
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
+from mnist_lightning.data.unlabeled import Unlabeled, read_unlabeled
+from mnist_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +60,73 @@ class TorchvisionDataModule(DigitDataModule):
 
 
 class FolderDataModule(DigitDataModule):
-    """Image files under `root/train/<class>/` and optionally `root/test/<class>/`; see folder_classes."""
+    """Image files under `root/<train_dir>/<class>/`, optionally `root/<test_dir>/`; see folder_layout.
 
-    def __init__(self, test_fraction: float = 0.1, **kwargs: object) -> None:
+    A test folder of images without labels is not scored: `unlabeled_dir` names it, and the
+    predict dataloader gives its images as (images, ImageIds) batches for `trainer.predict`.
+    """
+
+    def __init__(
+        self,
+        test_fraction: float = 0.1,
+        train_dir: str = TRAIN_DIR,
+        test_dir: str = TEST_DIR,
+        channels: int = 1,
+        image_size: int = IMAGE_SIZE,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.test_fraction = test_fraction
+        self.layout = FolderLayout(self.root, train_dir, test_dir)
+        self.image = ImageFormat(channels, image_size)  # every image made channels x size x size
+        self.unlabeled: Unlabeled | None = None  # read by setup("predict")
 
     def _classes(self) -> FolderClasses:
         # Named class folders replace the dataset's class names: the model's outputs, its checkpoint's
         # facts, reports and predict all read them from self.dataset.
-        classes = folder_classes(self.root, self.dataset.class_names)
+        classes = self.layout.classes(self.dataset.class_names)
         if classes.names != self.dataset.class_names:  # the user's own classes: photos are plainly resized
             self.dataset = dataclasses.replace(self.dataset, class_names=classes.names, preprocess="resize")
         log.info("%s", classes.describe())
         return classes
 
     def load(self) -> tuple[Digits, Digits]:
-        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
+        classes, dirs = self._classes(), (self.layout.train_dir, self.layout.test_dir)
+        return load_folder(
+            self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs, self.image
+        )
 
     def load_test(self) -> Digits:
-        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, self._classes())
+        classes, dirs = self._classes(), (self.layout.train_dir, self.layout.test_dir)
+        return load_folder_test(
+            self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs, self.image
+        )
+
+    @property
+    def unlabeled_dir(self) -> Path | None:
+        """The test folder when it holds images without labels (to predict), else None."""
+        return self.layout.test if self.layout.test_kind() == Contents.UNLABELED else None
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        if stage == "predict" and self.unlabeled is None:
+            if (folder := self.unlabeled_dir) is None:
+                raise DataError(f"data.test_dir={self.layout.test_dir}: {self.layout.test} holds no "
+                                "images without labels: nothing to predict")  # fmt: skip
+            self.unlabeled = read_unlabeled(folder, self.cache_dir, self.image)
+            log.info("Predicting %s images of %s", f"{len(self.unlabeled):,}", folder)
+
+    def predict_dataloader(self) -> TensorBatches | DataLoader:
+        """The unlabeled test images in (images, ImageIds) batches; ImageIds pass through predict_step."""
+        assert self.unlabeled is not None, "setup('predict') reads the images"
+        images, ids = self.unlabeled.images, self.unlabeled.ids  # (N, H, W) or (N, H, W, 3) uint8, (N,) int64
+        if not self.resident:  # under DDP Lightning gives each rank its share, each image once
+            return DataLoader(TensorDataset(images, ids), batch_size=self.eval_batch_size,
+                              num_workers=self.num_workers)  # fmt: skip
+        trainer = self.trainer
+        if trainer is None:
+            return TensorBatches(Digits(images, ids), self.eval_batch_size, shuffle=False)
+        return TensorBatches(  # Digits' labels carry the ImageIds here: each rank takes every world_size-th
+            Digits(images, ids).to(trainer.strategy.root_device), self.eval_batch_size, shuffle=False,
+            rank=trainer.global_rank, world_size=trainer.world_size,
+        )  # fmt: skip
