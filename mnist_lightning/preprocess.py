@@ -95,11 +95,10 @@ def as_resized(image: Image.Image, shape: Shape) -> np.ndarray:
     """The photo as it is, resized to the model's (C, H, W): uint8 (H, W) grayscale or (H, W, 3) RGB."""
     image = ImageOps.exif_transpose(image)  # upright, as the user sees it
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        # Onto black, as data=folder reads a transparent training image (mnist_lightning/data/folder.py).
+        # Onto black: MNIST-style data is light strokes on black (data=folder reads its images here too).
         black = Image.new("RGBA", image.size, (0, 0, 0, 255))
         image = Image.alpha_composite(black, image.convert("RGBA"))
     image = image.convert("L" if shape[0] == 1 else "RGB")
-    # Bilinear, as data=folder resizes its training images.
     return np.asarray(image.resize((shape[2], shape[1]), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 

@@ -22,6 +22,7 @@ from mnist_lightning.data.folder_classes import FolderClasses
 from mnist_lightning.data.image_format import GRAY, IMAGE_SIZE, ImageFormat
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import atomic_torch_save
+from mnist_lightning.preprocess import as_resized
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +74,8 @@ def decode_image(path: Path, channels: int = 1, size: int = IMAGE_SIZE) -> tuple
     """A uint8 array, (size, size) grayscale or (size, size, 3) RGB, and whether it had to be resized."""
     try:
         with Image.open(path) as img:
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                # Transparent pixels become black: MNIST digits are light strokes on black.
-                img = img.convert("RGBA")
-                img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img)
-            img = img.convert("L" if channels == 1 else "RGB")  # palette, CMYK, grey: all to L or RGB
-            resized = img.size != (size, size)
-            if resized:
-                img = img.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8), resized  # (size, size) or (size, size, 3)
+            # predict's plain preparation, so that a photo given to predict is read as training read it
+            return as_resized(img, (channels, size, size)), img.size != (size, size)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise DataError(f"{path}: not a readable image ({err}); delete or replace the file") from None
 
