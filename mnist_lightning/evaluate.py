@@ -38,6 +38,10 @@ def _test_data(cfg: DictConfig, stored: DictConfig, facts: DataFacts) -> DigitDa
     for key in ("mean", "std"):  # another source's defaults would shift every input the model sees
         if f"data.{key}" not in given:
             data_cfg[key] = getattr(facts, key)
+    channels, size, _ = facts.input_shape
+    for key, value in (("channels", channels), ("image_size", size)):  # data=folder reads them as trained
+        if key in data_cfg and f"data.{key}" not in given:
+            data_cfg[key] = value
     datamodule: DigitDataModule = build("data", data_cfg)
     datamodule.prepare_data()
     datamodule.setup("test")

@@ -1,7 +1,8 @@
 """`python -m mnist_lightning.export ckpt_path=PATH format=onnx|torchscript out=FILE`.
 
-The exported model takes raw pixels and returns class probabilities, with the normalisation it was
-trained with built in: uint8 (B, H, W), a white digit on black as in MNIST -> float32 (B, K).
+The exported model takes raw pixels as image files store them and returns class probabilities, with
+the normalisation it was trained with built in: uint8 (B, H, W) grayscale (MNIST's white digit on
+black) or (B, H, W, 3) RGB for a colour model (data.channels=3) -> float32 (B, K).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from mnist_lightning.errors import ConfigError
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from mnist_lightning.data.digits import Stat
+    from mnist_lightning.data.facts import DataFacts
+
 log = logging.getLogger("mnist_lightning.export")
 METADATA_FILE = "mnist_lightning.json"  # TorchScript: the metadata travels as this extra file
 
 
-def exported(net: nn.Module, loss: nn.Module, mean: float, std: float) -> nn.Module:
+def exported(net: nn.Module, loss: nn.Module, mean: Stat, std: Stat) -> nn.Module:
     """Raw pixels in, probabilities out: the network, its normalisation and its loss's probabilities."""
     # heavy: torch is imported when used (the class is defined here for it), so the entry point starts fast
     from torch import nn
@@ -39,7 +43,8 @@ def exported(net: nn.Module, loss: nn.Module, mean: float, std: float) -> nn.Mod
             self.net, self.loss, self.mean, self.std = net, loss, mean, std
 
         def forward(self, images: Tensor) -> Tensor:
-            return self.loss.probs(self.net(normalize(images, self.mean, self.std)))  # (B, H, W) -> (B, K)
+            # uint8 (B, H, W) or (B, H, W, 3) -> float (B, C, H, W) -> probabilities (B, K)
+            return self.loss.probs(self.net(normalize(images, self.mean, self.std)))
 
     return Exported()
 
@@ -79,6 +84,25 @@ def _torchscript(model: nn.Module, example: Tensor, f: BinaryIO, metadata: dict[
 WRITERS = {"onnx": _onnx, "torchscript": _torchscript}
 
 
+def pixel_layout(facts: DataFacts) -> tuple[int, ...]:
+    """One image's pixels as the exported model takes them: (H, W), or (H, W, 3) in colour."""
+    channels, height, width = facts.input_shape
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
+def input_text(facts: DataFacts) -> str:
+    """The metadata's `input`: the pixel array the model takes, and what its values mean."""
+    shape = ", ".join(map(str, ("batch", *pixel_layout(facts))))
+    if facts.input_shape[0] != 1:
+        return f"images: uint8 ({shape}), RGB colour, channels last as image files store them, 0-255"
+    if facts.preprocess == "digit":
+        return (
+            f"images: uint8 ({shape}), white digit on black, 0-255 "
+            "(MNIST style; see `python -m mnist_lightning.predict`)"
+        )
+    return f"images: uint8 ({shape}), grayscale, 0-255"
+
+
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Write the checkpoint's model as `cfg.format` to `cfg.out`; returns what was written."""
     if cfg.format not in WRITERS:  # before the imports, so that it answers at once
@@ -91,15 +115,15 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
     quiet(cfg.verbose)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    model, digits, _ = load_classifier(ckpt_path)
-    module = exported(model.net, model.loss, digits.mean, digits.std).eval()
-    example = torch.zeros((2, *digits.input_shape[1:]), dtype=torch.uint8)  # (B, H, W)
+    model, facts, _ = load_classifier(ckpt_path)
+    module = exported(model.net, model.loss, facts.mean, facts.std).eval()
+    example = torch.zeros((2, *pixel_layout(facts)), dtype=torch.uint8)  # (B, H, W) or (B, H, W, 3)
     metadata = {
-        "input": f"images: uint8 (batch, {digits.input_shape[1]}, {digits.input_shape[2]}), "
-        "white digit on black, 0-255 (MNIST style; see `python -m mnist_lightning.predict`)",
-        "output": f"probabilities: float32 (batch, {digits.num_classes}), column k = class k of `classes`",
-        "classes": json.dumps(list(digits.class_names)),  # the names from the checkpoint's facts
-        "normalization": json.dumps({"mean": digits.mean, "std": digits.std, "scale": 1 / 255}),
+        "input": input_text(facts),
+        "output": f"probabilities: float32 (batch, {facts.num_classes}), column k = class k of `classes`",
+        "classes": json.dumps(list(facts.class_names)),  # the names from the checkpoint's facts
+        # mean and std: one number, or a list of one per channel (R, G, B) in colour
+        "normalization": json.dumps({"mean": facts.mean, "std": facts.std, "scale": 1 / 255}),
         "source_checkpoint": str(ckpt_path),
     }
     out = Path(cfg.out).expanduser()

@@ -45,7 +45,7 @@ def check_out(out: Path) -> None:
 
 
 def save_image(image: Any, path: Path, suffix: str) -> None:
-    """Save one uint8 (28, 28) array as a grayscale file."""
+    """Save one uint8 (H, W) array as a grayscale file, or (H, W, 3) as an RGB one (a colour split)."""
     options = {"quality": JPEG_QUALITY} if suffix == "jpg" else {}
     Image.fromarray(image).save(path, **options)
 

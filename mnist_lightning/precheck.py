@@ -12,7 +12,7 @@ from typing import NoReturn
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.conf_dir import CONF_DIR, HYDRA_VERSION_BASE
@@ -24,6 +24,9 @@ def one_line(err: BaseException) -> str:
     raw = str(err).splitlines()
     lines = [line.strip() for line in raw if line.strip()]
     head = lines[0] if lines else type(err).__name__
+    if head.endswith("raised while composing config:") and len(lines) > 1:  # a file's key: say which
+        where = next((line for line in lines if line.startswith("full_key: ")), "")
+        head = f"{head.split(':')[0]}: {lines[1]}" + (f" ({where})" if where else "")
     options: list[str] = []
     starts = [i for i, line in enumerate(raw) if line.startswith("Available options")]
     if starts:  # the option names follow, indented
@@ -59,12 +62,24 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
         fail(one_line(err))
     if shared:
         fail(shared)
-    missing = [str(key) for key in cfg if OmegaConf.is_missing(cfg, key)]  # required top-level keys
+    missing = missing_keys(cfg)  # required keys: ckpt_path=???, or a key a dataset's own file left out
     if missing:
         needed = " ".join(f"{key}=..." for key in missing)
-        fail(f"{', '.join(missing)} must be given on the command line: add {needed}")
+        in_file = " (or set it in its config file)" if any("." in key for key in missing) else ""
+        fail(f"{', '.join(missing)} must be given on the command line: add {needed}{in_file}")
     if unwritable := unwritable_run_dir(args):
         fail(unwritable)
+
+
+def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """The keys under `node` still `???`, as full dotted keys; interpolations are not resolved."""
+    found: list[str] = []
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            found.append(f"{prefix}{key}")
+        elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
+            found += missing_keys(node[key], f"{prefix}{key}.")
+    return found
 
 
 def fail(line: str) -> NoReturn:

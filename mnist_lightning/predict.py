@@ -1,4 +1,4 @@
-"""`predict(cfg) -> list[dict]`: classify the user's own digit images with a trained checkpoint."""
+"""`predict(cfg) -> list[dict]`: classify the user's own images, prepared as the checkpoint's dataset was."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from mnist_lightning.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from mnist_lightning.preprocess import Prepare
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
 
@@ -55,13 +57,11 @@ def find_images(inputs: str) -> list[Path]:
     return images
 
 
-def _read(path: Path) -> np.ndarray:
-    """One image file, preprocessed to MNIST's 28x28 (raises OSError/ValueError when unreadable)."""
-    from mnist_lightning.preprocess import to_mnist
-
+def _read(path: Path, prepare: Prepare) -> np.ndarray:
+    """One image file, prepared for the model (raises OSError/ValueError when unreadable)."""
     with Image.open(path) as image:
         image.load()  # decode now: a truncated file fails here, inside the caller's try
-        return to_mnist(image)
+        return prepare(image)
 
 
 def _top3(probs: list[float], names: Sequence[str]) -> str:
@@ -86,22 +86,25 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
     from mnist_lightning.checkpoint import load_classifier
     from mnist_lightning.io import write_bytes_atomic
+    from mnist_lightning.preprocess import preparation
     from mnist_lightning.quiet import plural
     from mnist_lightning.reports.figures import png_bytes, probability_figure
 
     files = find_images(str(cfg.inputs))
-    model, facts, _ = load_classifier(Path(cfg.ckpt_path).expanduser().resolve())
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    model, facts, _ = load_classifier(ckpt_path)
+    prepare = preparation(facts.preprocess, facts.input_shape, ckpt_path)  # as its dataset was prepared
     readable: list[tuple[Path, np.ndarray]] = []
     unreadable: list[str] = []
     for path in files:
         try:
-            readable.append((path, _read(path)))
+            readable.append((path, _read(path, prepare)))
         except (OSError, ValueError, Image.DecompressionBombError) as err:  # one bad file spoils no batch
             unreadable.append(f"{path} ({str(err).strip() or type(err).__name__})")
     if not readable:
         raise DataError(f"inputs={cfg.inputs}: none of the images could be read: {'; '.join(unreadable)}")
 
-    pixels = np.stack([array for _, array in readable])
+    pixels = np.stack([array for _, array in readable])  # uint8 (N, H, W) or (N, H, W, 3)
     with torch.no_grad():
         images = torch.from_numpy(pixels)
         batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 SCHEMA_NAME = "config_schema"
 EVALUATE_SCHEMA = "evaluate_schema"
 EXPORT_IMAGES_SCHEMA = "export_images_schema"
 PREDICT_SCHEMA = "predict_schema"
 EXPORT_SCHEMA = "export_schema"
+DATASET_SCHEMA = "_schema"  # conf/dataset/*.yaml list it first; the `_` keeps it out of --help's options
 
 
 # Lightning's suggestion() ignores the first 10 losses (the smoothing's start) and the last one, and
@@ -34,6 +35,33 @@ class TuneSettings:
     batch_size_mode: str = "power"  # power (double until out of memory) | binsearch (then bisect)
     max_batch_size: int = 8192  # the batch-size finder stops here (on a CPU memory rarely runs out)
     steps_per_trial: int = 3  # training steps tried at each batch size
+
+
+@dataclass  # not frozen: OmegaConf could not fill a frozen node left empty (MISSING) from a YAML file
+class IdxFiles:
+    """A dataset's four official file names, without .gz (data.dataset.files)."""
+
+    train_images: str
+    train_labels: str
+    test_images: str
+    test_labels: str
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """conf/dataset/<name>.yaml's keys: what the files are (data/datasets.py `Dataset` gives them meaning)."""
+
+    name: str
+    class_names: tuple[str, ...]  # class k is called class_names[k]
+    mean: Any  # pixel mean in [0, 1], for normalisation: a number, or a list of one per channel
+    std: Any
+    files: IdxFiles
+    torchvision: str | None = None  # the class in torchvision.datasets, e.g. "EMNIST"; null: data=idx only
+    torchvision_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"split": "balanced"}
+    transposed: bool = False  # images stored as (N, W, H), as EMNIST's are: read back to (N, H, W)
+    label_offset: int = 0  # the first class's label in the files (EMNIST letters count from 1)
+    label_column: int = 0  # labels stored as (N, M) rows (QMNIST: M=8): the column holding the class
+    preprocess: str = "digit"  # predict's preparation of a photo (mnist_lightning/preprocess.py PREPARE)
 
 
 @dataclass
@@ -127,3 +155,8 @@ def store_schemas() -> None:
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     store.store(name=EXPORT_SCHEMA, node=ExportConfig)
     store.store(name=PREDICT_SCHEMA, node=PredictConfig)
+    dataset = OmegaConf.structured(DatasetConfig)
+    OmegaConf.set_readonly(
+        dataset, False
+    )  # frozen for the code; overrides such as data.dataset.mean=0.2 work
+    store.store(group="dataset", name=DATASET_SCHEMA, node=dataset, package="data.dataset")

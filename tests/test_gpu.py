@@ -1,5 +1,6 @@
 """The GPU paths: every model on CUDA with bf16, resident data on the device, the classic DataLoader path,
-and the fast recipe on real MNIST. Skipped where PyTorch sees no CUDA GPU."""
+a colour folder with an unlabeled test folder, and the fast recipe on real MNIST. Skipped where PyTorch
+sees no CUDA GPU."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from conftest import MNIST_DIR, group_options, requires_mnist
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from test_colour import write_colours
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.train import train
@@ -48,6 +50,22 @@ def test_resident_split_lives_on_the_gpu(compose: Callable[..., DictConfig], tin
 def test_classic_dataloader_path_on_gpu(compose: Callable[..., DictConfig], tiny_mnist: Path) -> None:
     overrides = (*_tiny(tiny_mnist), "data.resident=false", *GPU)
     assert 0.0 <= train(compose(*overrides))[M.TEST_ACC] <= 1.0
+
+
+def test_colour_folder_with_unlabeled_test_on_gpu(compose: Callable[..., DictConfig], tmp_path: Path) -> None:
+    # per-channel normalisation on the device, and trainer.predict of an unlabeled test folder
+    root = tmp_path / "colours"
+    write_colours(root / "train", 24)
+    write_colours(tmp_path / "loose", 2)
+    (root / "test").mkdir()
+    for i, path in enumerate(sorted((tmp_path / "loose").rglob("*.png"))):
+        path.rename(root / "test" / f"img_{i + 1}.png")
+    cfg = compose("data=folder", "data.channels=3", "data.image_size=32", f"data.root={root}",
+                  "model=convnet", "data.val_size=12", "data.batch_size=8", "trainer.max_epochs=3",
+                  "trainer.limit_train_batches=1.0", *GPU)  # fmt: skip
+    assert train(cfg)[M.TEST_ACC] >= 0.9
+    rows = (Path(cfg.run_dir) / "submission.csv").read_text().splitlines()
+    assert rows[0] == "ImageId,Label" and len(rows) == 1 + 6
 
 
 @requires_mnist

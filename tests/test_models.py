@@ -11,16 +11,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 IN_SHAPE = (1, 28, 28)
+COLOUR_SHAPE = (3, 32, 32)  # data=folder data.channels=3 data.image_size=32
 NUM_CLASSES = 10  # any class count works; the digits
 
 
+@pytest.mark.parametrize("in_shape", [IN_SHAPE, COLOUR_SHAPE], ids=["1x28x28", "3x32x32"])
 @pytest.mark.parametrize("name", group_options("model"))
-def test_forward_every_model(name: str, compose: Callable[..., DictConfig]) -> None:
+def test_forward_every_model(
+    name: str, in_shape: tuple[int, int, int], compose: Callable[..., DictConfig]
+) -> None:
     cfg = compose(f"model={name}")
     torch.manual_seed(0)
-    net = instantiate(cfg.model.net, in_shape=IN_SHAPE, num_classes=NUM_CLASSES)
+    net = instantiate(cfg.model.net, in_shape=in_shape, num_classes=NUM_CLASSES)
     loss_fn = instantiate(cfg.model.loss)
-    x = torch.randn(5, *IN_SHAPE)
+    x = torch.randn(5, *in_shape)
     out = net(x)
     assert out.shape == (5, NUM_CLASSES) and torch.isfinite(out).all()
     loss = loss_fn(out, torch.arange(5))

@@ -110,7 +110,9 @@ def test_folder_cache_is_used_and_invalidated(tiny_mnist: Path, tmp_path: Path) 
     assert len(list((cache / "folder").glob("*.pt"))) == 2
 
 
-def test_folder_converts_colour_and_resizes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_folder_reads_colour_as_grayscale_by_default_and_resizes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "7").mkdir()
     rgb = np.zeros((56, 56, 3), np.uint8)
     rgb[10:40, 20:30] = (255, 255, 255)

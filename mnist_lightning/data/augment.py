@@ -46,8 +46,9 @@ def _non_negative(key: str, value: object) -> None:
 class Augment(nn.Module):
     """Random rotation, translation and scale per image, plus an optional elastic distortion.
 
-    Works on float images in [0, 1] (B, 1, H, W), before normalisation, so the zero padding
-    that the warp brings in is the black MNIST background.
+    Works on float images in [0, 1] (B, C, H, W), before normalisation, so the zero padding
+    that the warp brings in is the black MNIST background. Colour images (C=3) are warped as one:
+    the same displacement moves all channels of an image.
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class Augment(nn.Module):
         self.elastic_alpha, self.elastic_sigma = elastic_alpha, elastic_sigma
 
     def forward(self, x: Tensor) -> Tensor:
-        b, _, h, w = x.shape
+        b, _, h, w = x.shape  # (B, C, H, W): one grid per image, shared by its channels
         rand = torch.rand(b, 4, device=x.device, dtype=x.dtype)  # (B, 4) uniform draws
         angle = (2 * rand[:, 0] - 1) * math.radians(self.degrees)
         zoom = self.scale[0] + rand[:, 1] * (self.scale[1] - self.scale[0])

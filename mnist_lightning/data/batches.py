@@ -82,5 +82,5 @@ class TensorBatches:
         for index in range(first, len(self)):
             self.position = index + 1  # counted before the yield: a checkpoint taken now has seen it
             batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-            yield images[batch], labels[batch]  # (B, H, W) uint8, (B,) int64
+            yield images[batch], labels[batch]  # uint8 (B, H, W) or (B, H, W, 3), int64 (B,)
         self.position = 0  # a finished pass: nothing to continue

@@ -10,14 +10,15 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from mnist_lightning.checks import at_least, is_number
+from mnist_lightning.checks import at_least
+from mnist_lightning.data import stats
 from mnist_lightning.data.augment import Augment
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.datasets import Dataset as DatasetFacts
-from mnist_lightning.data.digits import Digits, normalize
+from mnist_lightning.data.digits import COLOUR, Digits, Stat, normalize
 from mnist_lightning.data.facts import DataFacts
+from mnist_lightning.data.loaders import Loaders
 from mnist_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 Batch = tuple[Tensor, Tensor]
 
 
-class DigitDataModule(L.LightningDataModule):
+class DigitDataModule(Loaders, L.LightningDataModule):
     """Train/val/test splits of a dataset's images; validation is carved from train, never from test."""
 
     def __init__(
@@ -35,8 +36,8 @@ class DigitDataModule(L.LightningDataModule):
         val_size: int,
         seed: int,
         cache_dir: str,
-        mean: float | None = None,
-        std: float | None = None,
+        mean: stats.Setting = None,
+        std: stats.Setting = None,
         dataset: Mapping[str, Any] | DatasetFacts | None = None,
         eval_batch_size: int | None = None,
         resident: bool = True,
@@ -49,16 +50,15 @@ class DigitDataModule(L.LightningDataModule):
         at_least("data.eval_batch_size", eval_batch_size, 1, optional=True)  # null: data.batch_size
         at_least("data.num_workers", num_workers, 0)
         # The dataset (data.dataset, from dataset=...; none in configs from before it: MNIST) says
-        # what the files are; data.mean/std default to its normalisation.
+        # what the files are; data.mean/std default to its normalisation, `auto` is settled in setup().
         self.dataset = DatasetFacts.from_config(dataset)
-        mean = self.dataset.mean if mean is None else mean
-        std = self.dataset.std if std is None else std
-        if not is_number(std) or std <= 0:
-            raise ConfigError(f"data.std={std}: must be a positive number")
+        self.dataset_names = self.dataset.class_names  # a folder of other classes replaces self.dataset's
+        mean, std = stats.check_stat("mean", mean), stats.check_stat("std", std)
         self.root, self.cache_dir = Path(root).expanduser(), Path(cache_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_size, self.seed = val_size, seed
-        self.mean, self.std = mean, std
+        self.mean: Stat | str = self.dataset.mean if mean is None else mean
+        self.std: Stat | str = self.dataset.std if std is None else std
         self.resident, self.num_workers = resident, num_workers
         self.augment = augment
         self.splits: dict[str, Digits] = {}
@@ -81,6 +81,7 @@ class DigitDataModule(L.LightningDataModule):
             test = self.load_test()
             self.splits, self.indices = {"test": test}, {"test": torch.arange(len(test))}
             log.info("Data from %s: test %s images of %s", self.root, f"{len(test):,}", self._shape_text())
+            self._settle_stats("test")  # data.mean/std=auto given to evaluate: the only split it reads
         if "train" in self.splits or stage == "test":
             return  # already loaded: setup runs once per process, whatever the stage
         train, test = self.load()
@@ -102,15 +103,31 @@ class DigitDataModule(L.LightningDataModule):
         }
         sizes = ", ".join(f"{name} {len(split):,}" for name, split in self.splits.items())
         log.info("Data from %s: %s images of %s", self.root, sizes, self._shape_text())
+        self._settle_stats("train")
+
+    def _settle_stats(self, split: str) -> None:
+        """Numbers for data.mean/std=auto (the rule: data/stats.py); lists checked against the channels."""
+        channels = self.input_shape[0]
+        if stats.AUTO in (self.mean, self.std):
+            if channels == 1 and self.dataset.class_names == self.dataset_names:  # the dataset's own images
+                found, source = (self.dataset.mean, self.dataset.std), f"dataset {self.dataset.name}'s"
+            else:
+                found, source = stats.measure(self.splits[split].images), f"measured on the {split} split"
+            self.mean = found[0] if self.mean == stats.AUTO else self.mean
+            self.std = found[1] if self.std == stats.AUTO else self.std
+            mean, std = stats.text(self.mean), stats.text(self.std)  # type: ignore[arg-type]
+            log.info("Normalisation (data.mean/std=auto): mean %s, std %s, %s", mean, std, source)
+        for key in ("mean", "std"):
+            stats.check_channels(key, getattr(self, key), channels)
 
     def _shape_text(self) -> str:
         return "x".join(map(str, self.input_shape))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one normalised image."""
-        _, height, width = self.splits["test"].images.shape
-        return (1, height, width)
+        """(C, H, W) of one normalised image: C is 3 for colour images (N, H, W, 3), else 1."""
+        shape = self.splits["test"].images.shape  # (N, H, W) or (N, H, W, 3)
+        return (COLOUR if len(shape) == 4 else 1, shape[1], shape[2])
 
     @property
     def num_classes(self) -> int:
@@ -126,75 +143,13 @@ class DigitDataModule(L.LightningDataModule):
         )
 
     def normalize(self, images: Tensor) -> Tensor:
-        """uint8 (B, H, W) -> float (B, 1, H, W), shifted and scaled by the dataset's mean and std."""
+        """uint8 (B, H, W) or (B, H, W, 3) -> float (B, C, H, W), shifted and scaled by data.mean and std."""
         return normalize(images, self.mean, self.std)
 
-    def sample_dataset(self, split: str) -> Dataset:
-        """A per-sample map-style dataset of `split`, for the classic DataLoader path."""
-        digits = self.splits[split]
-        return TensorDataset(digits.images, digits.labels)
-
-    def _loader(self, split: str, train: bool) -> TensorBatches | DataLoader:
-        if self.trainer is not None and self.trainer.overfit_batches > 0 and split != "test":
-            # trainer.overfit_batches (debug=overfit): the same first training batches, in the same
-            # order, for training and validation; Lightning keeps only that many of each.
-            split, train = "train", False
-            batch_size = self.batch_size
-        else:
-            batch_size = self.batch_size if train else self.eval_batch_size
-        if not self.resident:
-            return DataLoader(
-                self.sample_dataset(split),
-                batch_size=batch_size,
-                shuffle=train,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-                generator=torch.Generator().manual_seed(self.seed),
-            )
-        digits, trainer = self.splits[split], self.trainer
-        if trainer is None:
-            return TensorBatches(digits, batch_size, shuffle=train, seed=self.seed)
-        # Keep the whole split on the training device: batches are then index views.
-        return TensorBatches(
-            digits.to(trainer.strategy.root_device),
-            batch_size,
-            shuffle=train,
-            seed=self.seed,
-            epoch=lambda: trainer.current_epoch,
-            rank=trainer.global_rank,
-            world_size=trainer.world_size,
-        )
-
-    def train_dataloader(self) -> TensorBatches | DataLoader:
-        loader = self._loader("train", train=True)
-        if isinstance(loader, TensorBatches):
-            if self.resume_batches is not None:
-                loader.load_state_dict(self.resume_batches)
-                self.resume_batches = None
-            self.train_batches = loader
-        return loader
-
-    # Lightning restores a stateful loader only when it builds the loader after the restore. Our
-    # schedulers ask for trainer.estimated_stepping_batches in configure_optimizers, which builds it
-    # earlier, so the resume position travels through the DataModule's own checkpoint hooks instead.
-    def state_dict(self) -> dict[str, Any]:
-        """The training batches' epoch and position, saved in every checkpoint."""
-        return {"train_batches": self.train_batches.state_dict()} if self.train_batches is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue the checkpoint's epoch at its position, once the training batches are made."""
-        self.resume_batches = state_dict.get("train_batches")
-
-    def val_dataloader(self) -> TensorBatches | DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> TensorBatches | DataLoader:
-        return self._loader("test", train=False)
-
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        images, labels = batch  # (B, H, W) uint8 on the device: converted here, not per sample
+        images, labels = batch  # uint8 (B, H, W[, 3]) on the device: converted here, not per sample
         training = self.trainer is not None and self.trainer.training
-        x = normalize(images, self.mean, self.std, self.augment if training else None)  # (B, 1, H, W) float32
+        x = normalize(images, self.mean, self.std, self.augment if training else None)  # (B, C, H, W) float32
         if self.trainer is not None:  # trainer.precision=64-true or bf16-true: the model's own dtype
             x = x.to(self.trainer.lightning_module.dtype)
         return x, labels

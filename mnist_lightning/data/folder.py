@@ -13,21 +13,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch import Tensor
 from tqdm import tqdm
 
 from mnist_lightning.data.datasets import Dataset
 from mnist_lightning.data.digits import Digits, make_digits
 from mnist_lightning.data.folder_classes import FolderClasses
+from mnist_lightning.data.image_format import GRAY, IMAGE_SIZE, ImageFormat
 from mnist_lightning.errors import DataError
 from mnist_lightning.io import atomic_torch_save
+from mnist_lightning.preprocess import as_resized
 
 log = logging.getLogger(__name__)
 
 SOME_FORMATS = ".jpg, .bmp, .webp, .tif, ..."  # error messages name .png first, then these
-IMAGE_SIZE = 28  # every image is made 28x28 grayscale, as MNIST
 
 
-def _natural_key(name: str) -> list[str | int]:
+def natural_key(name: str) -> list[str | int]:
+    """A sort key that puts "img_10" after "img_9"."""
     # "img_10" sorts after "img_9"; str and int parts alternate, so keys always compare.
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
@@ -63,52 +66,55 @@ def list_images(folder: Path, classes: FolderClasses) -> list[tuple[Path, int]]:
             f"{folder}: no images found; expected {folder}/<class>/*.png (or {SOME_FORMATS}) "
             "with one folder per class (digits 0-9 or names)"
         )
-    items.sort(key=lambda item: (_natural_key(item[0].name), item[1]))
+    items.sort(key=lambda item: (natural_key(item[0].name), item[1]))
     return items
 
 
-def decode_image(path: Path) -> tuple[np.ndarray, bool]:
-    """A (28, 28) uint8 grayscale array, and whether it had to be resized."""
+def decode_image(path: Path, channels: int = 1, size: int = IMAGE_SIZE) -> tuple[np.ndarray, bool]:
+    """A uint8 array, (size, size) grayscale or (size, size, 3) RGB, and whether it had to be resized."""
     try:
         with Image.open(path) as img:
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                # Transparent pixels become black: MNIST digits are light strokes on black.
-                img = img.convert("RGBA")
-                img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img)
-            gray = img.convert("L")
-            resized = gray.size != (IMAGE_SIZE, IMAGE_SIZE)
-            if resized:
-                gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.uint8), resized
+            # predict's plain preparation, so that a photo given to predict is read as training read it
+            return as_resized(img, (channels, size, size)), img.size != (size, size)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise DataError(f"{path}: not a readable image ({err}); delete or replace the file") from None
 
 
-def read_image_folder(folder: Path, classes: FolderClasses | None = None) -> Digits:
-    """Decode every image under `folder/<class>/` into one split (classes: its own), with a progress bar."""
-    classes = classes or FolderClasses.of(folder, default_names())
-    items = list_images(folder, classes)
+def decode_images(paths: list[Path], folder: Path, image: ImageFormat = GRAY) -> Tensor:
+    """Decode `paths` on every core (a progress bar for large folders): uint8 (N, H, W) or (N, H, W, 3)."""
+    decode = functools.partial(decode_image, channels=image.channels, size=image.size)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         decoded = list(
             tqdm(
-                pool.map(decode_image, (path for path, _ in items)),
-                total=len(items),
+                pool.map(decode, paths),
+                total=len(paths),
                 desc=f"decoding {folder.name}",
-                disable=len(items) < 2000,
+                disable=len(paths) < 2000,
             )
         )
     resized = sum(flag for _, flag in decoded)
     if resized:
-        log.warning("%s: resized %d images to %dx%d", folder, resized, IMAGE_SIZE, IMAGE_SIZE)
-    images = torch.from_numpy(np.stack([array for array, _ in decoded]))  # (N, 28, 28)
+        log.warning("%s: resized %d images to %dx%d", folder, resized, image.size, image.size)
+    return torch.from_numpy(np.stack([array for array, _ in decoded]))
+
+
+def read_image_folder(
+    folder: Path, classes: FolderClasses | None = None, image: ImageFormat = GRAY
+) -> Digits:
+    """Decode every image under `folder/<class>/` into one split (classes: its own)."""
+    classes = classes or FolderClasses.of(folder, default_names())
+    items = list_images(folder, classes)
+    images = decode_images([path for path, _ in items], folder, image)  # (N, H, W) or (N, H, W, 3)
     labels = torch.tensor([label for _, label in items], dtype=torch.int64)
     return make_digits(images, labels, str(folder), len(classes.names))
 
 
-def _fingerprint(folder: Path, classes: FolderClasses) -> str:
-    # Names, sizes and modification times: any added, removed or edited file changes it; so does
-    # the class mapping (the same files give other labels under another dataset= or train/ tree).
-    h = hashlib.sha1(f"{folder.resolve()}\0{classes.key()}".encode())
+def fingerprint(folder: Path, classes: FolderClasses, image: ImageFormat) -> str:
+    """A short hash that changes with any file under `folder`, the class mapping or the image format."""
+    # Names, sizes and modification times: any added, removed or edited file changes it; so do the
+    # class mapping (the same files give other labels under another dataset= or train/ tree) and the
+    # image format (data.channels, data.image_size).
+    h = hashlib.sha1(f"{folder.resolve()}\0{classes.key()}\0{image.key()}".encode())
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             st = path.stat()
@@ -116,13 +122,13 @@ def _fingerprint(folder: Path, classes: FolderClasses) -> str:
     return h.hexdigest()[:16]
 
 
-def read_cached(folder: Path, cache_dir: Path, classes: FolderClasses) -> Digits:
-    """`read_image_folder`, decoded once and cached as a tensor file until the folder or classes change."""
-    cache = cache_dir / "folder" / f"{folder.name}-{_fingerprint(folder, classes)}.pt"
+def read_cached(folder: Path, cache_dir: Path, classes: FolderClasses, image: ImageFormat = GRAY) -> Digits:
+    """`read_image_folder`, decoded once and cached until the folder, its classes or the format change."""
+    cache = cache_dir / "folder" / f"{folder.name}-{fingerprint(folder, classes, image)}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
         return Digits(saved["images"], saved["labels"])
-    digits = read_image_folder(folder, classes)
+    digits = read_image_folder(folder, classes, image)
     # Race-free without a lock: the name holds the folder's fingerprint, and the file is written
     # under a temporary name and renamed, so processes decoding the same folder at once (sweep jobs,
     # DDP ranks) each put a complete, identical file in place, and a reader never sees half of one.
@@ -131,10 +137,10 @@ def read_cached(folder: Path, cache_dir: Path, classes: FolderClasses) -> Digits
 
 
 def write_image_folder(digits: Digits, folder: str | Path, suffix: str = ".png") -> None:
-    """Write a split as `folder/<digit>/<index>.png`; names keep the original order when read back."""
+    """Write a split as `folder/<label>/<index>.png`; names keep the original order when read back."""
     folder = Path(folder)
     width = len(str(len(digits)))
     for i, (image, label) in enumerate(zip(digits.images.cpu().numpy(), digits.labels.tolist(), strict=True)):
         path = folder / str(label) / f"{i:0{width}d}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(path)  # uint8 (28, 28) -> mode L
+        Image.fromarray(image).save(path)  # uint8 (H, W) -> mode L, (H, W, 3) -> RGB

@@ -17,6 +17,7 @@ import torch
 from mnist_lightning.data.digits import Digits
 from mnist_lightning.data.folder import SOME_FORMATS, default_names, read_cached
 from mnist_lightning.data.folder_classes import FolderClasses, class_folders
+from mnist_lightning.data.image_format import GRAY, ImageFormat
 from mnist_lightning.data.unlabeled import loose_images
 from mnist_lightning.errors import DataError
 
@@ -88,6 +89,7 @@ def load_folder(
     classes: FolderClasses | None = None,
     train_dir: str = TRAIN_DIR,
     test_dir: str = TEST_DIR,
+    image: ImageFormat = GRAY,
 ) -> tuple[Digits, Digits]:
     """(train, test); without a labeled test folder, a seeded `test_fraction` of train is the test split."""
     layout = FolderLayout(Path(root), train_dir, test_dir)
@@ -95,9 +97,9 @@ def load_folder(
     cache = Path(cache_dir).expanduser()
     layout.check_train()
     kind = layout.test_kind()
-    train = read_cached(layout.train, cache, classes)
+    train = read_cached(layout.train, cache, classes, image)
     if kind == Contents.LABELED:
-        return train, read_cached(layout.test, cache, classes)
+        return train, read_cached(layout.test, cache, classes, image)
     if not 0 < test_fraction < 1:
         raise DataError(f"data.test_fraction={test_fraction}: must be between 0 and 1")
     n_test = max(1, round(len(train) * test_fraction))
@@ -122,17 +124,18 @@ def load_folder_test(
     classes: FolderClasses | None = None,
     train_dir: str = TRAIN_DIR,
     test_dir: str = TEST_DIR,
+    image: ImageFormat = GRAY,
 ) -> Digits:
     """The test split alone: a labeled test folder if any (no train needed), else train's held-out."""
     layout = FolderLayout(Path(root), train_dir, test_dir)
     classes = classes or layout.classes(default_names())
     kind = layout.test_kind()
     if kind == Contents.LABELED:
-        return read_cached(layout.test, Path(cache_dir).expanduser(), classes)
+        return read_cached(layout.test, Path(cache_dir).expanduser(), classes, image)
     if kind == Contents.UNLABELED and not layout.train.is_dir():
         raise DataError(
             f"data.test_dir={layout.test_dir}: {layout.test} holds images without labels and there is no "
             f"{layout.train} (data.train_dir) to hold a test split out of: nothing labeled to score; "
             "point data.root at a folder with class folders"
         )
-    return load_folder(root, cache_dir, test_fraction, seed, classes, train_dir, test_dir)[1]
+    return load_folder(root, cache_dir, test_fraction, seed, classes, train_dir, test_dir, image)[1]

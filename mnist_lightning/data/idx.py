@@ -90,7 +90,11 @@ def find_idx_file(root: Path, split: str, kind: str, dataset: Dataset | None = N
     """`dataset`'s IDX file for (split, kind) under `root`, flat or in torchvision's <Class>/raw layout."""
     dataset = Dataset.from_config(dataset)
     name = dataset.file_name(split, kind)
-    subdirs = [sub.format(torchvision=dataset.torchvision) for sub in SUBDIRS]
+    subdirs = [  # no <Class>/raw for a dataset that torchvision has no class for
+        sub.format(torchvision=dataset.torchvision)
+        for sub in SUBDIRS
+        if dataset.torchvision or "{" not in sub
+    ]
     stems = spellings(name)
     candidates = [root / sub / (stem + ext) for sub in subdirs for stem in stems for ext in ("", ".gz")]
     for path in candidates:

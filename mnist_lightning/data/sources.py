@@ -21,6 +21,7 @@ from mnist_lightning.data.folder_layout import (
     load_folder_test,
 )
 from mnist_lightning.data.idx import load_idx_dir, load_idx_split
+from mnist_lightning.data.image_format import IMAGE_SIZE, ImageFormat
 from mnist_lightning.data.torchvision import load_torchvision, prepare_torchvision, torchvision_dataset
 from mnist_lightning.data.unlabeled import Unlabeled, read_unlabeled
 from mnist_lightning.errors import DataError
@@ -70,11 +71,14 @@ class FolderDataModule(DigitDataModule):
         test_fraction: float = 0.1,
         train_dir: str = TRAIN_DIR,
         test_dir: str = TEST_DIR,
+        channels: int = 1,
+        image_size: int = IMAGE_SIZE,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.test_fraction = test_fraction
         self.layout = FolderLayout(self.root, train_dir, test_dir)
+        self.image = ImageFormat(channels, image_size)  # every image made channels x size x size
         self.unlabeled: Unlabeled | None = None  # read by setup("predict")
 
     def _classes(self) -> FolderClasses:
@@ -88,11 +92,15 @@ class FolderDataModule(DigitDataModule):
 
     def load(self) -> tuple[Digits, Digits]:
         classes, dirs = self._classes(), (self.layout.train_dir, self.layout.test_dir)
-        return load_folder(self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs)
+        return load_folder(
+            self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs, self.image
+        )
 
     def load_test(self) -> Digits:
         classes, dirs = self._classes(), (self.layout.train_dir, self.layout.test_dir)
-        return load_folder_test(self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs)
+        return load_folder_test(
+            self.root, self.cache_dir, self.test_fraction, self.seed, classes, *dirs, self.image
+        )
 
     @property
     def unlabeled_dir(self) -> Path | None:
@@ -105,13 +113,13 @@ class FolderDataModule(DigitDataModule):
             if (folder := self.unlabeled_dir) is None:
                 raise DataError(f"data.test_dir={self.layout.test_dir}: {self.layout.test} holds no "
                                 "images without labels: nothing to predict")  # fmt: skip
-            self.unlabeled = read_unlabeled(folder, self.cache_dir)
+            self.unlabeled = read_unlabeled(folder, self.cache_dir, self.image)
             log.info("Predicting %s images of %s", f"{len(self.unlabeled):,}", folder)
 
     def predict_dataloader(self) -> TensorBatches | DataLoader:
         """The unlabeled test images in (images, ImageIds) batches; ImageIds pass through predict_step."""
         assert self.unlabeled is not None, "setup('predict') reads the images"
-        images, ids = self.unlabeled.images, self.unlabeled.ids  # (N, H, W) uint8, (N,) int64
+        images, ids = self.unlabeled.images, self.unlabeled.ids  # (N, H, W) or (N, H, W, 3) uint8, (N,) int64
         if not self.resident:  # under DDP Lightning gives each rank its share, each image once
             return DataLoader(TensorDataset(images, ids), batch_size=self.eval_batch_size,
                               num_workers=self.num_workers)  # fmt: skip

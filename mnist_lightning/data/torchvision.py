@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def _raw(dataset: Dataset) -> Path:
     """Where torchvision looks for the uncompressed files, under its root: e.g. EMNIST/raw."""
-    return Path(dataset.torchvision) / "raw"
+    return Path(dataset.torchvision_class()) / "raw"
 
 
 def _not_found(root: Path, dataset: Dataset) -> str:
@@ -116,7 +116,7 @@ def _download_raw_files(root: Path, dataset: Dataset) -> None:
 
 
 def _tv_class(dataset: Dataset) -> type[datasets.MNIST]:
-    return getattr(datasets, dataset.torchvision)  # every one of them is an MNIST subclass
+    return getattr(datasets, dataset.torchvision_class())  # every one of them is an MNIST subclass
 
 
 def prepare_torchvision(

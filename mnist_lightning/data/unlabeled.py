@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
-from mnist_lightning.data.folder import IMAGE_SIZE, _fingerprint, _natural_key, decode_image, image_suffixes
+from mnist_lightning.data.folder import decode_images, fingerprint, image_suffixes, natural_key
 from mnist_lightning.data.folder_classes import FolderClasses
+from mnist_lightning.data.image_format import GRAY, ImageFormat
 from mnist_lightning.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -26,7 +23,7 @@ _NO_CLASSES = FolderClasses({}, ())  # the cache key of a folder whose images ha
 
 @dataclass(frozen=True)
 class Unlabeled:
-    """A folder's images as uint8 (N, H, W), and each one's ImageId as int64 (N,), in file name order."""
+    """A folder's images, uint8 (N, H, W) or (N, H, W, 3), and their ImageIds, int64 (N,), in name order."""
 
     images: Tensor
     ids: Tensor
@@ -39,7 +36,7 @@ def loose_images(folder: Path) -> list[Path]:
     """The image files directly in `folder` (not in class folders), in natural name order."""
     files = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     images = (p for p in files if p.suffix.lower() in image_suffixes())
-    return sorted(images, key=lambda p: _natural_key(p.name))
+    return sorted(images, key=lambda p: natural_key(p.name))
 
 
 def image_ids(paths: list[Path]) -> list[int]:
@@ -53,24 +50,14 @@ def image_ids(paths: list[Path]) -> list[int]:
     return list(range(1, len(paths) + 1))
 
 
-def _decode(paths: list[Path], folder: Path) -> Tensor:
-    """Decode `paths` on every core, with a progress bar for large folders; uint8 (N, H, W)."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        decoded = list(tqdm(pool.map(decode_image, paths), total=len(paths), desc=f"decoding {folder.name}",
-                            disable=len(paths) < 2000))  # fmt: skip
-    if resized := sum(flag for _, flag in decoded):
-        log.warning("%s: resized %d images to %dx%d", folder, resized, IMAGE_SIZE, IMAGE_SIZE)
-    return torch.from_numpy(np.stack([array for array, _ in decoded]))
-
-
-def read_unlabeled(folder: Path, cache_dir: Path) -> Unlabeled:
+def read_unlabeled(folder: Path, cache_dir: Path, image: ImageFormat = GRAY) -> Unlabeled:
     """The images directly in `folder`, decoded once and cached (as labeled folders are) until it changes."""
     paths = loose_images(folder)
     ids = image_ids(paths)
-    cache = cache_dir / "folder" / f"unlabeled-{folder.name}-{_fingerprint(folder, _NO_CLASSES)}.pt"
+    cache = cache_dir / "folder" / f"unlabeled-{folder.name}-{fingerprint(folder, _NO_CLASSES, image)}.pt"
     if cache.is_file():
         images = torch.load(cache, weights_only=True)["images"]
     else:
-        images = _decode(paths, folder)
+        images = decode_images(paths, folder, image)
         atomic_torch_save({"images": images}, cache)  # race-free as read_cached's (the name holds the state)
     return Unlabeled(images, torch.tensor(ids, dtype=torch.int64))

@@ -17,7 +17,7 @@ class BNCNN(nn.Module):
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            *_conv(in_shape[0], 64),  # (B, 64, 26, 26)
+            *_conv(in_shape[0], 64),  # (B, 64, 26, 26) from 28x28; 32x32 gives 30 ... (B, 256, 1, 1) too
             *_conv(64, 64),  # (B, 64, 24, 24)
             nn.MaxPool2d(2),  # (B, 64, 12, 12)
             nn.BatchNorm2d(64),

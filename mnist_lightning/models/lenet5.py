@@ -1,4 +1,4 @@
-"""LeNet-5 with tanh and average pooling on 32x32 input (reference recipe 003): 61,706 parameters."""
+"""LeNet-5 with tanh and average pooling on 32x32 input (reference recipe 003): 61,706 parameters on MNIST."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class LeNet5(nn.Module):
         super().__init__()
         channels = in_shape[0]
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 6, 5),  # (B, 6, 28, 28)
+            nn.Conv2d(channels, 6, 5),  # (B, 6, 28, 28); channels: 1 grayscale, 3 colour
             nn.Tanh(),
             nn.AvgPool2d(2),  # (B, 6, 14, 14)
             nn.Conv2d(6, 16, 5),  # (B, 16, 10, 10)
@@ -34,6 +34,8 @@ class LeNet5(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # Resize 28 -> 32 as the recipe does (torchvision Resize, bilinear), rather than padding: the
         # digit then fills LeNet's 32x32 field. Bilinear weights sum to 1, so resizing the normalised
-        # image equals normalising the resized one. Any input size works: (B, C, H, W) -> (B, C, 32, 32).
-        x = F.interpolate(x, size=(LENET_SIZE, LENET_SIZE), mode="bilinear", align_corners=False)
+        # image equals normalising the resized one. Any input size works: (B, C, H, W) -> (B, C, 32, 32);
+        # 32x32 input (data.image_size=32) is LeNet's own size and goes in as it is.
+        if x.shape[-2:] != (LENET_SIZE, LENET_SIZE):
+            x = F.interpolate(x, size=(LENET_SIZE, LENET_SIZE), mode="bilinear", align_corners=False)
         return self.classifier(self.features(x))

@@ -19,7 +19,7 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Flatten(),  # (B, 784)
+            nn.Flatten(),  # (B, C*H*W): 784 for MNIST, 3072 for 3x32x32
             nn.Linear(math.prod(in_shape), hidden),
             nn.LeakyReLU(negative_slope),
             nn.Linear(hidden, num_classes),

@@ -10,7 +10,7 @@ from mnist_lightning.models import flat_size
 
 
 class VGG(nn.Module):
-    """`blocks` lists each block's conv widths; 28x28 input allows two blocks (28 -> 14 -> 7)."""
+    """`blocks` lists each block's conv widths; 28x28 input allows two blocks (28 -> 14 -> 7), 32x32 five."""
 
     def __init__(
         self,

@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from mnist_lightning.reports.mosaic import grid_figure
+
 DPI = 100
-COLS = 8  # cells per row of an image grid
-TITLE_INCHES = 0.5  # above an image grid, for its title
 PNG_LEVEL = 1  # zlib level: 1.5x faster than the default 6, files about 20% larger
 
 
@@ -84,47 +83,6 @@ def curves_figure(history: dict[str, list[float]]) -> Figure:
     return fig
 
 
-def _mosaic(cells: np.ndarray, cap: int, gap: int) -> np.ndarray:
-    """Cells (N, H, W), each scaled to [0, 1], COLS to a row below a caption band; NaN between them."""
-    n, h, w = cells.shape
-    rows = max(1, -(-n // COLS))
-    cells = cells.astype(np.float32)
-    low = cells.min(axis=(1, 2), keepdims=True)  # (N, 1, 1): each cell its own contrast, as imshow gave
-    span = cells.max(axis=(1, 2), keepdims=True) - low
-    grid = np.full((rows * COLS, cap + h, w + gap), np.nan, dtype=np.float32)
-    grid[:n, cap:, gap // 2 : gap // 2 + w] = (cells - low) / np.where(span > 0, span, 1)
-    # (rows, COLS, cap + H, W + gap) -> (rows, cap + H, COLS, W + gap): one image, row by row
-    grid = grid.reshape(rows, COLS, cap + h, w + gap).transpose(0, 2, 1, 3)
-    return grid.reshape(rows * (cap + h), COLS * (w + gap))
-
-
-def _grid_figure(
-    cells: np.ndarray,
-    captions: Sequence[tuple[str, str]],
-    title: str,
-    cmap: str,
-    cell_inches: float,
-    fontsize: int,
-) -> Figure:
-    """Cells (N, H, W) as one image on one axes, each under its (caption, colour); blank cells when N is 0."""
-    _, h, w = cells.shape
-    cap, gap = max(2, h * 3 // 8), max(1, w // 4)  # caption band above each cell, gap beside it
-    mosaic = _mosaic(cells, cap, gap)  # (rows * (cap + H), COLS * (W + gap))
-    width = COLS * cell_inches
-    image_height = width * mosaic.shape[0] / mosaic.shape[1]
-    fig = Figure(figsize=(width, image_height + TITLE_INCHES))
-    ax = fig.add_axes((0, 0, 1, image_height / (image_height + TITLE_INCHES)))  # fixed: no tight_layout
-    ax.imshow(mosaic, cmap=matplotlib.colormaps[cmap].with_extremes(bad="white"), vmin=0, vmax=1,
-              interpolation="nearest")  # fmt: skip
-    ax.axis("off")
-    for i, (caption, color) in enumerate(captions):
-        row, col = divmod(i, COLS)
-        x, y = col * (w + gap) + gap // 2 + (w - 1) / 2, row * (cap + h) + (cap - 1) / 2
-        ax.text(x, y, caption, ha="center", va="center", fontsize=fontsize, color=color)
-    fig.suptitle(title)
-    return fig
-
-
 def digits_figure(
     images: np.ndarray,
     labels: Sequence[int],
@@ -133,13 +91,13 @@ def digits_figure(
     title: str,
     names: Sequence[str] | None = None,
 ) -> Figure:
-    """A grid of images (N, H, W), each captioned with its class name, the prediction and its confidence."""
+    """A grid of images (N, H, W) or (N, H, W, 3), each captioned: true class, prediction, confidence."""
     named = _names(names, max([*labels, *preds], default=0) + 1)
     captions = [
         (f"{named[label]}→{named[pred]} {conf:.0%}", "tab:green" if label == pred else "tab:red")
         for label, pred, conf in zip(labels, preds, confs, strict=True)
     ]
-    return _grid_figure(images, captions, f"{title} (true→predicted, confidence)", "gray", 1.5, 9)
+    return grid_figure(images, captions, f"{title} (true→predicted, confidence)", "gray", 1.5, 9)
 
 
 def feature_maps_figure(name: str, maps: np.ndarray, limit: int = 32) -> Figure:
@@ -147,19 +105,20 @@ def feature_maps_figure(name: str, maps: np.ndarray, limit: int = 32) -> Figure:
     shown = maps[:limit]
     captions = [(str(i), "black") for i in range(len(shown))]
     title = f"Feature maps of {name} ({maps.shape[0]} channels, {maps.shape[1]}x{maps.shape[2]})"
-    return _grid_figure(shown, captions, title, "viridis", 1.2, 7)
+    return grid_figure(shown, captions, title, "viridis", 1.2, 7)
 
 
 def probability_figure(
     pixels: np.ndarray, probs: Sequence[float], title: str, names: Sequence[str] | None = None
 ) -> Figure:
-    """One image as the model saw it (28x28) beside its class probabilities, classes named."""
+    """One image as the model saw it, uint8 (H, W) or colour (H, W, 3), beside its class probabilities."""
     names = _names(names, len(probs))
     digit = int(np.argmax(probs))
     fig = Figure(figsize=(7, 3.2))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
-    left.imshow(pixels, cmap="gray", vmin=0, vmax=255)
-    left.set_title("model input (28x28)")
+    gray = {"cmap": "gray", "vmin": 0, "vmax": 255} if pixels.ndim == 2 else {}  # RGB: drawn as is
+    left.imshow(pixels, **gray)
+    left.set_title(f"model input ({pixels.shape[1]}x{pixels.shape[0]})")
     left.set_xlabel("x (pixels)")
     left.set_ylabel("y (pixels)")
     digits = list(range(len(probs)))

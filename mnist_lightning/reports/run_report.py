@@ -34,7 +34,7 @@ TENSORBOARD_LOG = "tensorboard"  # tensorboard's own logger: its directory watch
 
 
 def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
-    """(images uint8 (N, H, W), labels, predictions, confidences) of the images this process tested.
+    """(images uint8 (N, H, W) or (N, H, W, 3), labels, predictions, confidences) this process tested.
 
     They are the test pass's own predictions, not a second pass: one process tests the split in
     order; DDP rank r tests images r, r + W, r + 2W, ... (W processes), padded by wrapping around.
@@ -100,7 +100,7 @@ def _draw(
     if "curves" in asked and (history := _history(run_dir)):
         yield "curves", figures.curves_figure(history)
     if asked & {"predictions", "mistakes"}:
-        images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W), (N,), (N,), (N,)
+        images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W[, 3]), (N,), (N,), (N,)
         all_wrong = np.flatnonzero(preds != labels)
         wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
         grids = {
