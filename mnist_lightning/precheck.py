@@ -52,7 +52,11 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
     Flags (-m, --cfg, --help, ...) go straight to Hydra, as does everything with HYDRA_FULL_ERROR=1.
     """
     args = sys.argv[1:] if argv is None else argv
-    if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(arg.startswith("-") for arg in args):
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return
+    if unparsable := sweep_syntax(args):
+        fail(unparsable)
+    if any(arg.startswith("-") for arg in args):
         return
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=HYDRA_VERSION_BASE):
@@ -69,6 +73,32 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
         fail(f"{', '.join(missing)} must be given on the command line: add {needed}{in_file}")
     if unwritable := unwritable_run_dir(args):
         fail(unwritable)
+
+
+# Hydra's flags that take the next word as their value: that word is not an override.
+VALUE_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "-p", "--package",
+               "--experimental-rerun")  # fmt: skip
+GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/extended/"
+
+
+def sweep_syntax(args: list[str]) -> str | None:
+    """With -m, an override Hydra cannot parse (Hydra's own message spans three lines): one line naming it."""
+    if not {"-m", "--multirun"} & set(args):  # without -m, composing the config finds these
+        return None
+    parser = OverridesParser.create()
+    for before, arg in zip(["", *args], args, strict=False):
+        if arg.startswith("-") or before in VALUE_FLAGS:
+            continue
+        try:
+            parser.parse_override(arg)
+        except HydraException as err:  # parse_override raises it bare; parse_overrides wraps it
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            reason = [line for line in lines if not line.startswith(("See https", "Error parsing"))] or lines
+            return (
+                f"{arg}: {reason[0]}; write sweeps as Hydra does, e.g. "
+                f"'optimizer.lr=tag(log, interval(1e-4, 1e-1))' ({GRAMMAR})"
+            )
+    return None
 
 
 def missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

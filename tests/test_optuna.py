@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import subprocess
@@ -14,38 +15,51 @@ import pytest
 import yaml
 from conftest import FAST
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps import optuna as sweeper
+from mnist_lightning.sweeps.objectives import metric_values
+from mnist_lightning.sweeps.search_space import search_space
 
 # Linear, not log: Optuna refuses a fixed (enqueued) lr of -1 for a log-scale parameter.
 SPACE = {"optimizer": "choice:sgd,adam", "optimizer.lr": "float:1e-3:1e-1"}
+DISTRIBUTIONS = search_space(SPACE, [])[0]
 
 
 def ask(study: optuna.Study) -> optuna.Trial:
     """A trial of `study` with the SPACE parameters suggested, as the sweeper asks one."""
-    trial = study.ask()
-    for key, spec in SPACE.items():
-        sweeper.suggest(trial, key, spec)
-    return trial
+    return study.ask(DISTRIBUTIONS)
+
+
+def job(folder: Path, metrics: dict | None) -> JobReturn:
+    """A job's result as Hydra's launcher returns it, its folder holding `metrics` (None: failed.json)."""
+    folder.mkdir(parents=True)
+    if metrics is None:
+        (folder / "failed.json").write_text('{"status": "failed"}')
+    else:
+        (folder / M.METRICS_FILE).write_text(json.dumps(metrics))
+    hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(folder)}}})
+    return JobReturn(status=JobStatus.COMPLETED, _return_value=0.0, hydra_cfg=hydra_cfg)
 
 
 def test_a_failed_or_nan_trial_gets_the_worst_value_for_the_study_direction(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    failed = JobReturn(status=JobStatus.FAILED, _return_value=ConfigError("Invalid learning rate: -1"))
-    nan = JobReturn(status=JobStatus.COMPLETED, _return_value=float("nan"))  # failed, diverged or no val
+    failed = job(tmp_path / "failed", None)
+    diverged = job(tmp_path / "diverged", {M.STATUS: M.DIVERGED, M.VAL_ACC_BEST: 0.5})
+    no_val = job(tmp_path / "no_val", {M.STATUS: M.OK, M.VAL_ACC_BEST: None})  # strict JSON: NaN as null
+    objective = [M.VAL_ACC_BEST]
     for direction, worst in (("minimize", math.inf), ("maximize", -math.inf)):
         conf = sweeper.OptunaSweeperConf(direction=direction, study_name=direction, storage=storage)
         study = sweeper.open_study(conf)
-        assert (
-            sweeper.trial_value(failed, study.direction) == worst == sweeper.trial_value(nan, study.direction)
-        )
+        assert [metric_values(j, objective, study.directions) for j in (failed, diverged, no_val)] == [[worst]] * 3
         for n in range(12):  # past TPE's 10 random startup trials: TPE proper sees the infinities
             study.sampler = sweeper.make_sampler(conf.seed, n)
             trial = ask(study)
-            good = JobReturn(status=JobStatus.COMPLETED, _return_value=trial.params["optimizer.lr"])
-            study.tell(trial, sweeper.trial_value((failed, nan, good)[n % 3], study.direction))
+            lr = trial.params["optimizer.lr"]
+            good = job(tmp_path / f"{direction}{n}", {M.STATUS: M.OK, M.VAL_ACC_BEST: lr})
+            study.tell(trial, metric_values((failed, diverged, good)[n % 3], objective, study.directions))
         stored = optuna.load_study(study_name=direction, storage=storage).trials
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in stored)  # NaN would be FAIL
         assert [t.value for t in stored[:2]] == [worst, worst]  # SQLite keeps the infinities

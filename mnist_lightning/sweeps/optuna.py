@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
-from optuna.study import StudyDirection
 
+from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
+from mnist_lightning.sweeps.objectives import name_metrics, study_directions, tell, write_summary
+from mnist_lightning.sweeps.search_space import search_space
+from mnist_lightning.sweeps.study_plots import write_plots
 
 log = logging.getLogger(__name__)
-DIRECTIONS = ("maximize", "minimize")
 
 
 @dataclass
@@ -34,49 +33,18 @@ class OptunaSweeperConf:
     """hydra.sweeper.*: the study and its search space."""
 
     _target_: str = "hydra_plugins.mnist_lightning_optuna.optuna_sweeper.OptunaSweeper"
-    direction: str = "maximize"  # the task returns val/acc_best (a stored study keeps its direction)
+    direction: str = "maximize"  # of the one objective (a stored study keeps its direction)
+    directions: list[str] = field(default_factory=list)  # one per objective, for several: [maximize,minimize]
+    objectives: list[str] = field(default_factory=lambda: [M.VAL_ACC_BEST])  # keys of each job's metrics.json
     n_trials: int = 20  # trials in total, counting those an earlier, interrupted run finished
     n_jobs: int = 1  # trials launched together (each batch goes to the launcher)
     seed: int = 0  # with the number of finished trials, seeds the TPE sampler of each batch
     study_name: str = "mnist_lightning"
     storage: str | None = None  # e.g. sqlite:///study.db: lets an interrupted study continue
-    # key -> "log:LOW:HIGH" | "float:LOW:HIGH" | "int:LOW:HIGH" | "choice:A,B,C"
+    # key -> Hydra's sweep syntax (choice(a,b), tag(log, interval(1e-4, 1e-1)), ...) or our short forms
+    # log:LOW:HIGH | float:LOW:HIGH | int:LOW:HIGH | choice:A,B,C; the command line's sweeps add to them
     params: dict[str, str] = field(default_factory=dict)
     enqueue: list[dict[str, Any]] = field(default_factory=list)  # trials to run first, e.g. a known config
-
-
-def suggest(trial: optuna.Trial, key: str, spec: str) -> Any:
-    """One value for `key` from its search-space spec."""
-    kind, _, rest = str(spec).partition(":")
-    try:
-        if kind == "choice":
-            return trial.suggest_categorical(key, [yaml.safe_load(v) for v in rest.split(",")])
-        low, high = (yaml.safe_load(v) for v in rest.split(":"))
-        if kind == "int":
-            return trial.suggest_int(key, int(low), int(high))
-        return trial.suggest_float(key, float(low), float(high), log=kind == "log")
-    except (ValueError, TypeError) as err:
-        raise ConfigError(
-            f"hydra.sweeper.params.{key}={spec!r}: {err}; use log:LOW:HIGH, float:LOW:HIGH, "
-            "int:LOW:HIGH or choice:A,B,C"
-        ) from None
-
-
-def worst(direction: StudyDirection) -> float:
-    """The worst value for a study's direction: -inf when it maximizes, +inf when it minimizes."""
-    return -math.inf if direction == StudyDirection.MAXIMIZE else math.inf
-
-
-def trial_value(result: JobReturn, direction: StudyDirection) -> float:
-    """A trial's objective; a job that failed, diverged or ran no validation gets the worst value."""
-    # Infinity, not NaN: study.tell(nan) marks the trial FAIL and TPE ignores failed trials, so it would
-    # go on sampling where jobs fail. An infinite value is a COMPLETE trial that TPE ranks last (it
-    # splits trials by the order of their values), and Optuna's SQL storage keeps +-inf.
-    try:
-        value = float(result.return_value)
-    except Exception:  # the job raised: Hydra's result re-raises the exception here
-        return worst(direction)
-    return value if math.isfinite(value) else worst(direction)
 
 
 def make_sampler(seed: int, finished: int) -> optuna.samplers.TPESampler:
@@ -95,17 +63,21 @@ def make_sampler(seed: int, finished: int) -> optuna.samplers.TPESampler:
 
 def open_study(conf: OptunaSweeperConf) -> optuna.Study:
     """Create the study, or load it from `conf.storage` to continue it."""
-    if conf.direction not in DIRECTIONS:
-        raise ConfigError(f"hydra.sweeper.direction={conf.direction!r}: use one of {', '.join(DIRECTIONS)}")
+    directions = study_directions(conf.direction, conf.directions, conf.objectives)
     study = optuna.create_study(
-        study_name=conf.study_name, storage=conf.storage, direction=conf.direction, load_if_exists=True
+        study_name=conf.study_name, storage=conf.storage, directions=directions, load_if_exists=True
     )
-    stored = study.direction.name.lower()
-    if stored != conf.direction:  # Optuna would silently go on with the stored direction
+    stored = [d.name.lower() for d in study.directions]
+    if stored != directions:  # Optuna would silently go on with the stored directions
+        key, given, fix = (
+            ("direction", directions[0], stored[0]) if len(stored) == len(directions) == 1
+            else ("directions", f"[{','.join(directions)}]", f"[{','.join(stored)}]")
+        )  # fmt: skip
         raise ConfigError(
-            f"hydra.sweeper.direction={conf.direction}, but study {conf.study_name!r} in {conf.storage} "
-            f"was created to {stored}; set hydra.sweeper.direction={stored} or another study_name"
+            f"hydra.sweeper.{key}={given}, but study {conf.study_name!r} in {conf.storage} "
+            f"was created to {', '.join(stored)}; set hydra.sweeper.{key}={fix} or another study_name"
         )
+    name_metrics(study, conf.objectives)
     return study
 
 
@@ -127,27 +99,25 @@ class OptunaSweeper(Sweeper):
         """Ask, launch and tell batches of trials until the study has `n_trials` finished ones."""
         c = self.conf
         study = open_study(c)
+        space, fixed_overrides = search_space(c.params, arguments)
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
         log.info("Optuna study %s: %d of %d trials already done", c.study_name, done, c.n_trials)
         while done < c.n_trials:
             study.sampler = make_sampler(c.seed, done)
-            trials = [study.ask() for _ in range(min(c.n_jobs, c.n_trials - done))]
-            sampled = [{key: suggest(t, key, spec) for key, spec in c.params.items()} for t in trials]
+            trials = [study.ask(space) for _ in range(min(c.n_jobs, c.n_trials - done))]
+            sampled = [{key: t.params[key] for key in space} for t in trials]
             batch = [  # each trial's folder named by the values it sampled: `3_optimizer=adam,...`
-                [*arguments, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s))]
+                [*fixed_overrides, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s))]
                 for num, s in enumerate(sampled, self.job_idx)
             ]
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
-                study.tell(trial, trial_value(result, study.direction))
+                tell(study, trial, result, c.objectives)
             done += len(trials)
-        best = study.best_trial
-        summary = {"best_value": best.value, "best_params": best.params, "n_trials": len(study.trials)}
-        out = Path(self.config.hydra.sweep.dir) / "optimization_results.yaml"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(summary, sort_keys=False))
-        log.info("Best trial: %s = %s with %s", c.direction, best.value, best.params)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        write_summary(study, c.objectives, c.storage, sweep_dir)
+        write_plots(study, sweep_dir)

@@ -31,6 +31,8 @@ UNFINISHED = (M.FAILED, INCOMPLETE)
 RANKED_BY = M.VAL_ACC_BEST  # never test accuracy: choosing on the test set would leak it
 METRIC_COLUMNS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.EPOCHS, M.FIT_SECONDS)
 COLUMNS = ("rank", "job", M.STATUS, *METRIC_COLUMNS, "overrides", "error")
+RESULTS_FILE = "optimization_results.yaml"  # what an Optuna search found: its best trial or Pareto front
+PARETO = "pareto"  # the report's column marking the Pareto front's jobs (many-objective searches only)
 
 
 def record_failure(run_dir: Path, err: BaseException) -> str:
@@ -119,13 +121,27 @@ def _percent(mean_std: tuple[float, float] | None) -> str:
     return f"{100 * mean_std[0]:.2f}% ± {100 * mean_std[1]:.2f}" if mean_std else "-"
 
 
+def pareto_jobs(sweep_dir: Path) -> set[str]:
+    """The job folders on a many-objective search's Pareto front, as optimization_results.yaml lists them."""
+    results = sweep_dir / RESULTS_FILE
+    front = (yaml.safe_load(results.read_text()) or {}).get("pareto_front") if results.is_file() else None
+    return {str(trial["job"]) for trial in front or [] if trial.get("job")}
+
+
+def _columns(jobs: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The report's columns: `pareto` after the status when a job is marked on a Pareto front."""
+    return (*COLUMNS[:3], PARETO, *COLUMNS[3:]) if any(row.get(PARETO) for row in jobs) else COLUMNS
+
+
 def _markdown(jobs: list[dict[str, Any]], groups: list[dict[str, Any]], sweep_dir: Path) -> str:
     # What every job shares: the job names (and so TensorBoard's runs) show only what varies.
     shared = [o for o in jobs[0]["_overrides"] if all(o in row["_overrides"] for row in jobs)] if jobs else []
+    columns = _columns(jobs)
+    front = f" `{PARETO}` marks the Pareto front (see {RESULTS_FILE})." if PARETO in columns else ""
     lines = [f"# Sweep report: {sweep_dir}", "", f"{len(jobs)} jobs, ranked by `{RANKED_BY}` "
-             "(test accuracy is never used for ranking).", "", f"Every job: `{' '.join(shared)}`", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]  # fmt: skip
-    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in COLUMNS) + " |" for row in jobs]
+             f"(test accuracy is never used for ranking).{front}", "", f"Every job: `{' '.join(shared)}`", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]  # fmt: skip
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in jobs]
     lines += ["", "## Seeds", "", f"Jobs with status {M.OK} that differ only by `seed`, best mean "
               f"`{RANKED_BY}` first.", "", f"| configuration | seeds | {RANKED_BY} | test accuracy |",
               "|---|---|---|---|"]  # fmt: skip
@@ -183,9 +199,12 @@ def write_report(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir)
+    front = pareto_jobs(sweep_dir)
+    for row in jobs:
+        row[PARETO] = "yes" if row["job"] in front else ""
     groups = seed_groups(jobs)
     table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(table, fieldnames=_columns(jobs), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(jobs)
     write_bytes_atomic(sweep_dir / "report.csv", table.getvalue().encode())
