@@ -59,6 +59,16 @@ MISTAKES = [
     ),
     ("mistyped logger", ["T", "logger=mlfow"], "available: csv, many, mlflow, none, tensorboard, wandb"),
     ("mistyped debug preset", ["T", "debug=fats"], "available: anomaly, fast"),
+    (
+        "sweep syntax",
+        ["T", "hparams_search=optuna", "optimizer.lr=tag(log, interval(1e-4))", "-m"],
+        "optimizer.lr=tag(log, interval(1e-4)): TypeError while evaluating 'interval(1e-4)'",
+    ),
+    (
+        "search range",
+        ["T", "hparams_search=optuna", "optimizer.lr=tag(log, interval(0, 0.1))", "-m"],
+        "optimizer.lr=tag(log, interval(0, 0.1)): `low > 0` must hold for `log=True`",
+    ),
     ("mistyped sweep folder", ["R", "SWEEP/nope"], "nope: no such sweep directory"),
     ("folder with no jobs", ["R", "EMPTY"], "no job folders"),
 ]

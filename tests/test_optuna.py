@@ -53,7 +53,9 @@ def test_a_failed_or_nan_trial_gets_the_worst_value_for_the_study_direction(tmp_
     for direction, worst in (("minimize", math.inf), ("maximize", -math.inf)):
         conf = sweeper.OptunaSweeperConf(direction=direction, study_name=direction, storage=storage)
         study = sweeper.open_study(conf)
-        assert [metric_values(j, objective, study.directions) for j in (failed, diverged, no_val)] == [[worst]] * 3
+        assert [metric_values(j, objective, study.directions) for j in (failed, diverged, no_val)] == [
+            [worst]
+        ] * 3
         for n in range(12):  # past TPE's 10 random startup trials: TPE proper sees the infinities
             study.sampler = sweeper.make_sampler(conf.seed, n)
             trial = ask(study)

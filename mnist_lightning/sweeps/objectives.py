@@ -1,4 +1,4 @@
-"""What a search optimises: one objective (val/acc_best) or several keys of metrics.json, and its results file."""
+"""What a search optimises: val/acc_best, or several keys of metrics.json; and the results file."""
 
 from __future__ import annotations
 
@@ -26,14 +26,16 @@ JOB_DIR = "job_dir"  # the trial's user attribute: its job's folder, where its m
 
 
 def study_directions(direction: str, directions: Sequence[str], objectives: Sequence[str]) -> list[str]:
-    """One direction per objective: `directions` when given, else `direction`; a ConfigError if they disagree."""
+    """One direction per objective: `directions` when given, else `direction`; checked."""
     key, chosen = ("directions", list(directions)) if directions else ("direction", [direction])
     if bad := [d for d in chosen if d not in DIRECTIONS]:
-        raise ConfigError(f"hydra.sweeper.{key}: {bad[0]!r} is not a direction; use {' or '.join(DIRECTIONS)}")
+        raise ConfigError(
+            f"hydra.sweeper.{key}: {bad[0]!r} is not a direction; use {' or '.join(DIRECTIONS)}"
+        )
     if len(chosen) != len(objectives):
         raise ConfigError(
-            f"hydra.sweeper.{key}={chosen} but hydra.sweeper.objectives={list(objectives)}: give one direction "
-            f"per objective, e.g. hydra.sweeper.objectives=[{M.VAL_ACC_BEST},{M.FIT_SECONDS}] "
+            f"hydra.sweeper.{key}={chosen} but hydra.sweeper.objectives={list(objectives)}: give one "
+            f"direction per objective, e.g. hydra.sweeper.objectives=[{M.VAL_ACC_BEST},{M.FIT_SECONDS}] "
             "hydra.sweeper.directions=[maximize,minimize]"
         )
     if unknown := [k for k in objectives if k not in M.RUN_METRICS]:
@@ -88,7 +90,9 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         return []
-    return sorted(study.best_trials if len(study.directions) > 1 else [study.best_trial], key=lambda t: t.number)
+    return sorted(
+        study.best_trials if len(study.directions) > 1 else [study.best_trial], key=lambda t: t.number
+    )
 
 
 def summary(study: optuna.Study, objectives: Sequence[str], storage: str | None) -> dict[str, Any]:
@@ -108,7 +112,9 @@ def summary(study: optuna.Study, objectives: Sequence[str], storage: str | None)
     return found
 
 
-def write_summary(study: optuna.Study, objectives: Sequence[str], storage: str | None, sweep_dir: Path) -> None:
+def write_summary(
+    study: optuna.Study, objectives: Sequence[str], storage: str | None, sweep_dir: Path
+) -> None:
     """Write optimization_results.yaml into the sweep directory and log the best trials."""
     results = summary(study, objectives, storage)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -116,8 +122,13 @@ def write_summary(study: optuna.Study, objectives: Sequence[str], storage: str |
     if len(objectives) == 1:
         log.info("Best trial: %s = %s with %s", objectives[0], results["best_value"], results["best_params"])
     else:
-        log.info("Pareto front: %d trials (%s), see %s", len(results["pareto_front"]),
-                 ", ".join(str(t["job"]) for t in results["pareto_front"]), sweep_dir / RESULTS_FILE)  # fmt: skip
+        jobs = ", ".join(str(t["job"]) for t in results["pareto_front"])
+        log.info(
+            "Pareto front: %d trials (%s), see %s",
+            len(results["pareto_front"]),
+            jobs,
+            sweep_dir / RESULTS_FILE,
+        )
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: JobReturn, objectives: Sequence[str]) -> None:

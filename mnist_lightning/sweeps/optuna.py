@@ -23,7 +23,7 @@ from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
 from mnist_lightning.sweeps.objectives import name_metrics, study_directions, tell, write_summary
 from mnist_lightning.sweeps.search_space import search_space
-from mnist_lightning.sweeps.study_plots import write_plots
+from mnist_lightning.sweeps.study_plots import save_multirun, write_plots
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class OptunaSweeper(Sweeper):
         c = self.conf
         study = open_study(c)
         space, fixed_overrides = search_space(c.params, arguments)
+        save_multirun(self.config)
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep, Transformer
+from hydra.core.override_parser.types import Glob, IntervalSweep, Override, RangeSweep, Transformer
 from hydra.errors import HydraException
 from optuna.distributions import (
     BaseDistribution,
@@ -26,7 +26,9 @@ from optuna.distributions import (
 from mnist_lightning.errors import ConfigError
 
 SHORT_FORM = re.compile(r"(log|float|int|choice):(.*)", re.DOTALL)
-SYNTAX = "choice(A,B), range(START,STOP,step=S), interval(LO,HI), tag(log, interval(LO,HI)) or int(interval(LO,HI))"
+SYNTAX = (
+    "choice(A,B), range(START,STOP,step=S), interval(LO,HI), tag(log, interval(LO,HI)), int(interval(..))"
+)
 INTERVAL_TAGS = {"log", "int"}
 
 
@@ -53,7 +55,9 @@ def _interval(sweep: IntervalSweep) -> BaseDistribution:
 
 def _range(sweep: RangeSweep, override: Override) -> BaseDistribution:
     if sweep.tags:
-        raise ValueError(f"a range takes no tag ({', '.join(sorted(sweep.tags))}); for log use tag(log, interval(LO,HI))")
+        raise ValueError(
+            f"a range takes no tag ({', '.join(sorted(sweep.tags))}); for log use tag(log, interval(LO,HI))"
+        )
     if sweep.shuffle:  # as Hydra's sweeper: a shuffled range is a choice among its values
         return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
     if any(isinstance(v, float) for v in (sweep.start, sweep.stop, sweep.step)):
@@ -64,6 +68,8 @@ def _range(sweep: RangeSweep, override: Override) -> BaseDistribution:
 def distribution(override: Override) -> BaseDistribution:
     """A parsed sweep override as a distribution; ValueError when it cannot be one."""
     value = override.value()
+    if isinstance(value, Glob):  # its options come from the config's groups, which the sweeper cannot see
+        raise ValueError("glob() cannot be sampled; list the options with choice(A,B)")
     if override.is_choice_sweep():
         if value.tags:
             raise ValueError(f"a choice takes no tag ({', '.join(sorted(value.tags))})")
@@ -80,7 +86,9 @@ def distribution(override: Override) -> BaseDistribution:
 
 def _key(override: Override) -> str:
     """The setting an override changes, without its +, ++ or ~: `+x=1` and `x=choice(1,2)` set one key."""
-    return override.key_or_group if override.package is None else f"{override.key_or_group}@{override.package}"
+    return (
+        override.key_or_group if override.package is None else f"{override.key_or_group}@{override.package}"
+    )
 
 
 def search_space(
