@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps.results import collect, write_report
-from mnist_lightning.sweeps.study_plots import is_search, rebuild
+from mnist_lightning.sweeps.stored_study import is_search, rebuild
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from optuna.study import StudyDirection
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps.results import RESULTS_FILE
-from mnist_lightning.sweeps.study_plots import absolute_storage
+from mnist_lightning.sweeps.stored_study import absolute_storage
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")

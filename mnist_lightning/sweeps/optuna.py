@@ -23,7 +23,8 @@ from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
 from mnist_lightning.sweeps.objectives import name_metrics, study_directions, tell, write_summary
 from mnist_lightning.sweeps.search_space import search_space
-from mnist_lightning.sweeps.study_plots import save_multirun, write_plots
+from mnist_lightning.sweeps.stored_study import save_multirun
+from mnist_lightning.sweeps.study_plots import write_plots
 
 log = logging.getLogger(__name__)
 
