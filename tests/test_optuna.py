@@ -16,6 +16,7 @@ import yaml
 from conftest import FAST
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
+from optuna.study import StudyDirection
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
@@ -48,8 +49,13 @@ def test_a_failed_or_nan_trial_gets_the_worst_value_for_the_study_direction(tmp_
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     failed = job(tmp_path / "failed", None)
     diverged = job(tmp_path / "diverged", {M.STATUS: M.DIVERGED, M.VAL_ACC_BEST: 0.5})
-    no_val = job(tmp_path / "no_val", {M.STATUS: M.OK, M.VAL_ACC_BEST: None})  # strict JSON: NaN as null
+    no_val = job(
+        tmp_path / "no_val", {M.STATUS: M.OK, M.VAL_ACC_BEST: None, M.FIT_SECONDS: 2.0}
+    )  # strict JSON: NaN as null
     objective = [M.VAL_ACC_BEST]
+    two, both = [M.VAL_ACC_BEST, M.FIT_SECONDS], [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    assert metric_values(failed, two, both) == [-math.inf, math.inf]  # each objective's own worst
+    assert metric_values(no_val, two, both) == [-math.inf, 2.0]
     for direction, worst in (("minimize", math.inf), ("maximize", -math.inf)):
         conf = sweeper.OptunaSweeperConf(direction=direction, study_name=direction, storage=storage)
         study = sweeper.open_study(conf)
