@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
+from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
+from mnist_lightning.sweeps.pruners import PrunerName, Pruners, pruner_spec
+from mnist_lightning.sweeps.results import job_status
+from mnist_lightning.sweeps.storage import PRUNER_ATTR, open_storage, storage_url, trial_override
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -34,12 +39,17 @@ class OptunaSweeperConf:
     """hydra.sweeper.*: the study and its search space."""
 
     _target_: str = "hydra_plugins.mnist_lightning_optuna.optuna_sweeper.OptunaSweeper"
+    _recursive_: bool = False  # `pruners` holds _target_ nodes: settings the jobs build, not objects here
     direction: str = "maximize"  # the task returns val/acc_best (a stored study keeps its direction)
     n_trials: int = 20  # trials in total, counting those an earlier, interrupted run finished
     n_jobs: int = 1  # trials launched together (each batch goes to the launcher)
     seed: int = 0  # with the number of finished trials, seeds the TPE sampler of each batch
     study_name: str = "mnist_lightning"
-    storage: str | None = None  # e.g. sqlite:///study.db: lets an interrupted study continue
+    # Any URL Optuna accepts (sqlite:///study.db, postgresql://...) or a journal file's path: an interrupted
+    # study continues, sweeps on several machines share it. null: a journal in the sweep directory.
+    storage: str | None = None
+    pruner: PrunerName = PrunerName.none  # none | median | successive_halving | hyperband
+    pruners: Pruners = field(default_factory=Pruners)  # their settings: pruners.median.n_startup_trials=1
     # key -> "log:LOW:HIGH" | "float:LOW:HIGH" | "int:LOW:HIGH" | "choice:A,B,C"
     params: dict[str, str] = field(default_factory=dict)
     enqueue: list[dict[str, Any]] = field(default_factory=list)  # trials to run first, e.g. a known config
@@ -98,7 +108,10 @@ def open_study(conf: OptunaSweeperConf) -> optuna.Study:
     if conf.direction not in DIRECTIONS:
         raise ConfigError(f"hydra.sweeper.direction={conf.direction!r}: use one of {', '.join(DIRECTIONS)}")
     study = optuna.create_study(
-        study_name=conf.study_name, storage=conf.storage, direction=conf.direction, load_if_exists=True
+        study_name=conf.study_name,
+        storage=open_storage(conf.storage),
+        direction=conf.direction,
+        load_if_exists=True,
     )
     stored = study.direction.name.lower()
     if stored != conf.direction:  # Optuna would silently go on with the stored direction
@@ -125,29 +138,38 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         """Ask, launch and tell batches of trials until the study has `n_trials` finished ones."""
-        c = self.conf
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        c = replace(self.conf, storage=storage_url(self.conf.storage, sweep_dir))
+        pruner = pruner_spec(c.pruner, c.pruners)
         study = open_study(c)
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
-        log.info("Optuna study %s: %d of %d trials already done", c.study_name, done, c.n_trials)
+        log.info("Optuna study %s in %s: %d of %d trials already done",
+                 c.study_name, c.storage, done, c.n_trials)  # fmt: skip
         while done < c.n_trials:
             study.sampler = make_sampler(c.seed, done)
             trials = [study.ask() for _ in range(min(c.n_jobs, c.n_trials - done))]
             sampled = [{key: suggest(t, key, spec) for key, spec in c.params.items()} for t in trials]
+            for trial in trials:  # the job judges itself with it, epoch by epoch (callbacks.trial_pruning)
+                trial.set_user_attr(PRUNER_ATTR, pruner)
             batch = [  # each trial's folder named by the values it sampled: `3_optimizer=adam,...`
-                [*arguments, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s))]
-                for num, s in enumerate(sampled, self.job_idx)
-            ]
+                [*arguments, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s)),
+                 trial_override(c.storage, c.study_name, t.number)]
+                for num, (t, s) in enumerate(zip(trials, sampled, strict=True), self.job_idx)
+            ]  # fmt: skip
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
-                study.tell(trial, trial_value(result, study.direction))
+                if job_status(result) == M.PRUNED:  # Optuna keeps its last reported val/acc as its value
+                    study.tell(trial, state=TrialState.PRUNED)
+                else:
+                    study.tell(trial, trial_value(result, study.direction))
             done += len(trials)
         best = study.best_trial
         summary = {"best_value": best.value, "best_params": best.params, "n_trials": len(study.trials)}
-        out = Path(self.config.hydra.sweep.dir) / "optimization_results.yaml"
+        out = sweep_dir / "optimization_results.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(summary, sort_keys=False))
         log.info("Best trial: %s = %s with %s", c.direction, best.value, best.params)
