@@ -66,7 +66,7 @@ class DatasetConfig:
 
 @dataclass
 class TrialSettings:
-    """`trial`: the Optuna trial a search job reports to, set by hparams_search=optuna's sweeper; null: none."""
+    """`trial`: the Optuna trial a search job reports to, set by the optuna sweeper; nulls: none."""
 
     # A node of nulls rather than a null node: Hydra cannot merge an override into a null typed node.
     storage: str | None = None  # the study's storage: a URL Optuna accepts, or a journal file's path

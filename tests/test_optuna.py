@@ -18,6 +18,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps import optuna as sweeper
+from mnist_lightning.sweeps.trials import trial_value
 
 # Linear, not log: Optuna refuses a fixed (enqueued) lr of -1 for a log-scale parameter.
 SPACE = {"optimizer": "choice:sgd,adam", "optimizer.lr": "float:1e-3:1e-1"}
@@ -38,14 +39,12 @@ def test_a_failed_or_nan_trial_gets_the_worst_value_for_the_study_direction(tmp_
     for direction, worst in (("minimize", math.inf), ("maximize", -math.inf)):
         conf = sweeper.OptunaSweeperConf(direction=direction, study_name=direction, storage=storage)
         study = sweeper.open_study(conf)
-        assert (
-            sweeper.trial_value(failed, study.direction) == worst == sweeper.trial_value(nan, study.direction)
-        )
+        assert trial_value(failed, study.direction) == worst == trial_value(nan, study.direction)
         for n in range(12):  # past TPE's 10 random startup trials: TPE proper sees the infinities
             study.sampler = sweeper.make_sampler(conf.seed, n)
             trial = ask(study)
             good = JobReturn(status=JobStatus.COMPLETED, _return_value=trial.params["optimizer.lr"])
-            study.tell(trial, sweeper.trial_value((failed, nan, good)[n % 3], study.direction))
+            study.tell(trial, trial_value((failed, nan, good)[n % 3], study.direction))
         stored = optuna.load_study(study_name=direction, storage=storage).trials
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in stored)  # NaN would be FAIL
         assert [t.value for t in stored[:2]] == [worst, worst]  # SQLite keeps the infinities

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,15 @@ from typing import Any
 import optuna
 import yaml
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
-from optuna.study import StudyDirection
-from optuna.trial import TrialState
 
-from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
 from mnist_lightning.sweeps.pruners import PrunerName, Pruners, pruner_spec
-from mnist_lightning.sweeps.results import job_status
 from mnist_lightning.sweeps.storage import PRUNER_ATTR, open_storage, storage_url, trial_override
+from mnist_lightning.sweeps.trials import tell
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -70,23 +65,6 @@ def suggest(trial: optuna.Trial, key: str, spec: str) -> Any:
             f"hydra.sweeper.params.{key}={spec!r}: {err}; use log:LOW:HIGH, float:LOW:HIGH, "
             "int:LOW:HIGH or choice:A,B,C"
         ) from None
-
-
-def worst(direction: StudyDirection) -> float:
-    """The worst value for a study's direction: -inf when it maximizes, +inf when it minimizes."""
-    return -math.inf if direction == StudyDirection.MAXIMIZE else math.inf
-
-
-def trial_value(result: JobReturn, direction: StudyDirection) -> float:
-    """A trial's objective; a job that failed, diverged or ran no validation gets the worst value."""
-    # Infinity, not NaN: study.tell(nan) marks the trial FAIL and TPE ignores failed trials, so it would
-    # go on sampling where jobs fail. An infinite value is a COMPLETE trial that TPE ranks last (it
-    # splits trials by the order of their values), and Optuna's SQL storage keeps +-inf.
-    try:
-        value = float(result.return_value)
-    except Exception:  # the job raised: Hydra's result re-raises the exception here
-        return worst(direction)
-    return value if math.isfinite(value) else worst(direction)
 
 
 def make_sampler(seed: int, finished: int) -> optuna.samplers.TPESampler:
@@ -162,10 +140,7 @@ class OptunaSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
-                if job_status(result) == M.PRUNED:  # Optuna keeps its last reported val/acc as its value
-                    study.tell(trial, state=TrialState.PRUNED)
-                else:
-                    study.tell(trial, trial_value(result, study.direction))
+                tell(study, trial, result)
             done += len(trials)
         best = study.best_trial
         summary = {"best_value": best.value, "best_params": best.params, "n_trials": len(study.trials)}

@@ -9,7 +9,6 @@ that holds on NFS too, where SQLite's locking is unreliable, and it needs no dat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import optuna
 from hydra.core.override_parser.types import Quote, QuotedString
