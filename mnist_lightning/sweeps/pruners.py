@@ -49,7 +49,7 @@ class HyperbandPruning:
 
     _target_: str = "optuna.pruners.HyperbandPruner"
     min_resource: int = 1  # epochs
-    max_resource: Any = "auto"  # epochs: an int, or "auto" (trainer.max_epochs, seen from the first trial)
+    max_resource: Any = "auto"  # epochs: an int, or "auto" (the epochs of the first trial to finish)
     reduction_factor: int = 3
     bootstrap_count: int = 0
 
