@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.conf_dir import CONF_DIR
-from mnist_lightning.sweeps.pruners import PrunerName, Pruners, build_pruner, pruner_spec
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.sweeps.pruners import PrunerName, Pruners, build_pruner, check_prunable, pruner_spec
 from mnist_lightning.sweeps.storage import JOURNAL_FILE, open_storage, trial_override
 
 SPACE = {"optimizer": "choice:sgd,adam", "optimizer.lr": "float:1e-3:1e-1"}
@@ -96,6 +97,10 @@ def test_each_pruner_is_a_typed_choice_with_overridable_settings() -> None:
         spec = pruner_spec(name.value, Pruners())
         assert type(build_pruner(spec)).__name__ == spec["_target_"].rsplit(".", 1)[1]
     assert isinstance(build_pruner(None), optuna.pruners.NopPruner)
+    check_prunable("median", 1)
+    check_prunable("none", 2)  # several objectives: no pruning, and no pruner asked for
+    with pytest.raises(ConfigError, match="pruner=median: Optuna prunes only studies with one objective"):
+        check_prunable("median", 2)
 
     def sweeper(*overrides: str) -> dict:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

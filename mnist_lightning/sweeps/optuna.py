@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
-from mnist_lightning.sweeps.pruners import PrunerName, Pruners, pruner_spec
+from mnist_lightning.sweeps.pruners import PrunerName, Pruners, check_prunable, pruner_spec
 from mnist_lightning.sweeps.storage import PRUNER_ATTR, open_storage, storage_url, trial_override
 from mnist_lightning.sweeps.trials import tell
 
@@ -120,6 +120,7 @@ class OptunaSweeper(Sweeper):
         c = replace(self.conf, storage=storage_url(self.conf.storage, sweep_dir))
         pruner = pruner_spec(c.pruner, c.pruners)
         study = open_study(c)
+        check_prunable(c.pruner, len(study.directions))
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)

@@ -13,6 +13,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.errors import ConfigError
+
 
 @dataclass
 class NoPruning:
@@ -73,6 +75,15 @@ def pruner_spec(name: Any, pruners: Any) -> dict[str, Any]:
     """The chosen pruner's `_target_` node as plain data (JSON-safe: a trial's user attribute keeps it)."""
     node = getattr(pruners, PrunerName(name).value)
     return OmegaConf.to_container(OmegaConf.structured(node))  # type: ignore[return-value]
+
+
+def check_prunable(name: Any, objectives: int) -> None:
+    """Optuna prunes studies of one objective only: a pruner for a study of several is a ConfigError."""
+    if objectives > 1 and PrunerName(name) != PrunerName.none:
+        raise ConfigError(
+            f"hydra.sweeper.pruner={PrunerName(name).value}: Optuna prunes only studies with one "
+            f"objective, and this one has {objectives}; use hydra.sweeper.pruner=none"
+        )
 
 
 def build_pruner(spec: dict[str, Any] | None) -> Any:

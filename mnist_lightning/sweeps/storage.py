@@ -39,7 +39,8 @@ def open_storage(url: str | None) -> BaseStorage | str | None:
 def open_trial(storage: str, study_name: str, number: int) -> optuna.Trial | None:
     """Trial `number` of study `study_name` in `storage`, judged by the pruner the sweeper gave it.
 
-    None when the study has told it already (a finished trial's run resumed with resume=): nothing to report.
+    None when there is nothing to report: the study has told it already (a finished trial's run resumed
+    with resume=), or the study has several objectives (Optuna prunes single-objective studies only).
     """
     opened = optuna.storages.get_storage(open_storage(storage))
     try:
@@ -61,6 +62,8 @@ def open_trial(storage: str, study_name: str, number: int) -> optuna.Trial | Non
         sampler=optuna.samplers.RandomSampler(),
         pruner=pruner,
     )
+    if len(study.directions) > 1:  # Optuna's Trial.report refuses a study of several objectives
+        return None
     return optuna.trial.Trial(study, trial_id)
 
 
