@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import data_root, emit, machine, table
+from benchmarks.common import accelerator_overrides, add_accelerator, data_root, emit, machine, table
 from mnist_lightning import metric_keys as M
 from mnist_lightning.sweeps.results import collect
 
@@ -49,7 +49,8 @@ def search(pruner: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             f"hparams_search={SEARCH}", "data=idx", f"data.root={data_root()}",
             f"trainer.max_epochs={args.epochs}", "report=false", "trainer.enable_progress_bar=false",
             f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.seed={args.seed}",
-            f"hydra.sweeper.pruner={pruner}", f"hydra.sweep.dir={sweep}", *args.overrides]  # fmt: skip
+            f"hydra.sweeper.pruner={pruner}", f"hydra.sweep.dir={sweep}",
+            *accelerator_overrides(args.accelerator), *args.overrides]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=out, check=False)
     wall = time.perf_counter() - start
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed, the same for both searches")
     parser.add_argument("--out", type=Path, default=None, help="the sweeps' folder (default: a new one)")
     parser.add_argument("overrides", nargs="*")
+    add_accelerator(parser)
     args = parser.parse_args()
     out = (args.out or Path(tempfile.mkdtemp(prefix="pruning_benchmark_"))).resolve()
     write_space(out / "conf")
