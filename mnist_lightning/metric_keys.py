@@ -16,8 +16,9 @@ TEST_SAMPLES = "test/samples"  # images tested, summed over DDP ranks: each test
 FIT_SECONDS = "fit_seconds"
 EPOCHS = "epochs"
 METRICS_FILE = "metrics.json"  # in every run directory: the run's results, written when it ends
-STATUS = "status"  # how the run ended: one of the three below
+STATUS = "status"  # how the run ended: one of the four below
 OK, DIVERGED, FAILED = "ok", "diverged", "failed"
+PRUNED = "pruned"  # an Optuna trial stopped early by its pruner: a result, as diverged is
 
 # What every finished run writes to metrics.json (accuracies are fractions in 0-1).
 RUN_METRICS = (TEST_ACC, TEST_LOSS, TEST_SAMPLES, VAL_ACC_BEST, EPOCHS, FIT_SECONDS)

@@ -44,10 +44,24 @@ def fitted_results(trainer: L.Trainer, model: Classifier, status: str) -> dict[s
     }
 
 
+def stopped_results(cfg: DictConfig, trainer: L.Trainer, model: Classifier, status: str) -> dict[str, Any]:
+    """The metrics of a run stopped before its end (diverged, pruned): not tested, its test keys null."""
+    tested = dict.fromkeys(M.TESTED) if cfg.test else {}
+    return {**fitted_results(trainer, model, status), **tested}
+
+
 def write_diverged(cfg: DictConfig, trainer: L.Trainer, model: Classifier, run_dir: Path) -> None:
     """metrics.json for a run stopped by a NaN or infinite loss: sweeps and Optuna read how it ended."""
-    tested = dict.fromkeys(M.TESTED) if cfg.test else {}  # null: the broken weights are not tested
-    write_json_atomic(run_dir / M.METRICS_FILE, {**fitted_results(trainer, model, M.DIVERGED), **tested})
+    write_json_atomic(run_dir / M.METRICS_FILE, stopped_results(cfg, trainer, model, M.DIVERGED))
+
+
+def write_pruned(results: dict[str, Any], trainer: L.Trainer, run_dir: Path) -> None:
+    """metrics.json for a search trial its study pruned; its checkpoints stay, nothing is tested."""
+    write_json_atomic(run_dir / M.METRICS_FILE, results)
+    best_val = results[M.VAL_ACC_BEST]
+    best = "" if best_val is None else f", best val {100 * best_val:.2f}%"
+    log.info("Pruned after %s%s: not tested", plural(results[M.EPOCHS], "epoch"), best)
+    log_where(log, run_dir, open_lines(trainer.loggers), None)
 
 
 def write_start(cfg: DictConfig, model: Classifier, datamodule: DigitDataModule, run_dir: Path) -> None:

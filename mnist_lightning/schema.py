@@ -65,6 +65,16 @@ class DatasetConfig:
 
 
 @dataclass
+class TrialSettings:
+    """`trial`: the Optuna trial a search job reports to, set by the optuna sweeper; nulls: none."""
+
+    # A node of nulls rather than a null node: Hydra cannot merge an override into a null typed node.
+    storage: str | None = None  # the study's storage: a URL Optuna accepts, or a journal file's path
+    study_name: str | None = None
+    number: int | None = None  # the trial's number in the study
+
+
+@dataclass
 class Config:
     """The composed training config: groups are free-form nodes, scalars are typed."""
 
@@ -95,6 +105,7 @@ class Config:
     # `python -m mnist_lightning.tune`'s settings (conf/tune.yaml), typed here so that a typo fails; a
     # schema of tune's own would have to retype the root, and that merge resolves run_dir mid-composition.
     tune: TuneSettings | None = None
+    trial: TrialSettings = field(default_factory=TrialSettings)  # a search trial reports val/acc to it
 
 
 @dataclass

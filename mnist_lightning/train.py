@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from mnist_lightning import metric_keys as M
 from mnist_lightning import timeline
 from mnist_lightning.building import build
+from mnist_lightning.callbacks.pruning import pruned_at
 from mnist_lightning.checks import check_run
 from mnist_lightning.data import DigitDataModule
 from mnist_lightning.distributed import share_cores
@@ -27,8 +28,10 @@ from mnist_lightning.run_dirs import LAST, checkpoint_path
 from mnist_lightning.run_outputs import (
     fitted_results,
     predict_unlabeled,
+    stopped_results,
     write_diverged,
     write_end,
+    write_pruned,
     write_start,
 )
 from mnist_lightning.runinfo import versions
@@ -66,6 +69,8 @@ def _fit_and_test(
             torch.cuda.synchronize(trainer.strategy.root_device)  # count queued GPU work in the fit time
         model.fit_seconds = model.fit_seconds_before + time.perf_counter() - model.fit_started
     timeline.mark("fit")
+    if pruned_at(trainer) is not None:  # its study stopped it: a result, but its weights are not tested
+        return stopped_results(cfg, trainer, model, M.PRUNED)
     results = fitted_results(trainer, model, M.OK)
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path or None  # type: ignore[union-attr]
@@ -118,6 +123,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             raise
         release(trainer, failed=False)  # DDP: the ranks this process started have finished
     if trainer.is_global_zero:
-        write_end(cfg, results, model, datamodule, trainer, run_dir)
+        if results[M.STATUS] == M.PRUNED:
+            write_pruned(results, trainer, run_dir)
+        else:
+            write_end(cfg, results, model, datamodule, trainer, run_dir)
         write_json_atomic(run_dir / timeline.FILE, timeline.marks())
     return results

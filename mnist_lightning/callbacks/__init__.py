@@ -6,6 +6,7 @@ from mnist_lightning.callbacks.ema import EMA
 from mnist_lightning.callbacks.epoch_line import EpochLine
 from mnist_lightning.callbacks.last_checkpoint import LastCheckpoint
 from mnist_lightning.callbacks.progress import ProgressBar, RichProgressBar
+from mnist_lightning.callbacks.pruning import TrialPruning
 from mnist_lightning.callbacks.signals import OwnSignals
 from mnist_lightning.callbacks.step_loss import StepLoss
 
@@ -19,4 +20,5 @@ __all__ = [
     "ProgressBar",
     "RichProgressBar",
     "StepLoss",
+    "TrialPruning",
 ]

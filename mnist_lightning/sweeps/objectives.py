@@ -14,10 +14,11 @@ import optuna
 import yaml
 from hydra.core.utils import JobReturn
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.sweeps.results import RESULTS_FILE
+from mnist_lightning.sweeps.results import RESULTS_FILE, job_status
 from mnist_lightning.sweeps.stored_study import absolute_storage
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,11 @@ def write_summary(
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: JobReturn, objectives: Sequence[str]) -> None:
-    """Note the job's folder on its trial (for the report and the front), then tell the study its values."""
+    """Note the job's folder on its trial (for the report and the front), then tell the study how it ended."""
     if (folder := job_dir(result)) is not None:
         trial.set_user_attr(JOB_DIR, str(folder))
-    study.tell(trial, metric_values(result, objectives, study.directions))
+    # A pruned job's metrics.json says so; the trial keeps the last val/acc it reported (TPE uses it).
+    if job_status(result) == M.PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, metric_values(result, objectives, study.directions))

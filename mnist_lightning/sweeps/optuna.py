@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.run_dirs import subdir_override, trial_name
 from mnist_lightning.sweeps.objectives import name_metrics, study_directions, tell, write_summary
+from mnist_lightning.sweeps.pruners import PrunerName, Pruners, check_prunable, pruner_spec
 from mnist_lightning.sweeps.search_space import search_space
+from mnist_lightning.sweeps.storage import PRUNER_ATTR, open_storage, storage_url, trial_override
 from mnist_lightning.sweeps.stored_study import save_multirun
 from mnist_lightning.sweeps.study_plots import write_plots
 
@@ -34,6 +36,7 @@ class OptunaSweeperConf:
     """hydra.sweeper.*: the study and its search space."""
 
     _target_: str = "hydra_plugins.mnist_lightning_optuna.optuna_sweeper.OptunaSweeper"
+    _recursive_: bool = False  # `pruners` holds _target_ nodes: settings the jobs build, not objects here
     direction: str = "maximize"  # of the one objective (a stored study keeps its direction)
     directions: list[str] = field(default_factory=list)  # one per objective, for several: [maximize,minimize]
     objectives: list[str] = field(default_factory=lambda: [M.VAL_ACC_BEST])  # keys of each job's metrics.json
@@ -41,7 +44,11 @@ class OptunaSweeperConf:
     n_jobs: int = 1  # trials launched together (each batch goes to the launcher)
     seed: int = 0  # with the number of finished trials, seeds the TPE sampler of each batch
     study_name: str = "mnist_lightning"
-    storage: str | None = None  # e.g. sqlite:///study.db: lets an interrupted study continue
+    # Any URL Optuna accepts (sqlite:///study.db, postgresql://...) or a journal file's path: an interrupted
+    # study continues, sweeps on several machines share it. null: a journal in the sweep directory.
+    storage: str | None = None
+    pruner: PrunerName = PrunerName.none  # none | median | successive_halving | hyperband
+    pruners: Pruners = field(default_factory=Pruners)  # their settings: pruners.median.n_startup_trials=1
     # key -> Hydra's sweep syntax (choice(a,b), tag(log, interval(1e-4, 1e-1)), ...) or our short forms
     # log:LOW:HIGH | float:LOW:HIGH | int:LOW:HIGH | choice:A,B,C; the command line's sweeps add to them
     params: dict[str, str] = field(default_factory=dict)
@@ -66,7 +73,10 @@ def open_study(conf: OptunaSweeperConf) -> optuna.Study:
     """Create the study, or load it from `conf.storage` to continue it."""
     directions = study_directions(conf.direction, conf.directions, conf.objectives)
     study = optuna.create_study(
-        study_name=conf.study_name, storage=conf.storage, directions=directions, load_if_exists=True
+        study_name=conf.study_name,
+        storage=open_storage(conf.storage),
+        directions=directions,
+        load_if_exists=True,
     )
     stored = [d.name.lower() for d in study.directions]
     if stored != directions:  # Optuna would silently go on with the stored directions
@@ -98,28 +108,34 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         """Ask, launch and tell batches of trials until the study has `n_trials` finished ones."""
-        c = self.conf
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        c = replace(self.conf, storage=storage_url(self.conf.storage, sweep_dir))
+        pruner = pruner_spec(c.pruner, c.pruners)
         study = open_study(c)
+        check_prunable(c.pruner, len(study.directions))
         space, fixed_overrides = search_space(c.params, arguments)
         save_multirun(self.config)
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
-        log.info("Optuna study %s: %d of %d trials already done", c.study_name, done, c.n_trials)
+        log.info("Optuna study %s in %s: %d of %d trials already done",
+                 c.study_name, c.storage, done, c.n_trials)  # fmt: skip
         while done < c.n_trials:
             study.sampler = make_sampler(c.seed, done)
             trials = [study.ask(space) for _ in range(min(c.n_jobs, c.n_trials - done))]
             sampled = [{key: t.params[key] for key in space} for t in trials]
+            for trial in trials:  # the job judges itself with it, epoch by epoch (callbacks.trial_pruning)
+                trial.set_user_attr(PRUNER_ATTR, pruner)
             batch = [  # each trial's folder named by the values it sampled: `3_optimizer=adam,...`
-                [*fixed_overrides, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s))]
-                for num, s in enumerate(sampled, self.job_idx)
-            ]
+                [*fixed_overrides, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s)),
+                 trial_override(c.storage, c.study_name, t.number)]
+                for num, (t, s) in enumerate(zip(trials, sampled, strict=True), self.job_idx)
+            ]  # fmt: skip
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
                 tell(study, trial, result, c.objectives)
             done += len(trials)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
         write_summary(study, c.objectives, c.storage, sweep_dir)
         write_plots(study, sweep_dir)

@@ -9,6 +9,7 @@ import logging
 import math
 import statistics
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import user_error_in
 
 if TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ FAILED_FILE = "failed.json"  # what a failed job leaves in its folder instead of
 INCOMPLETE = "incomplete"  # the report's own status for a job that left neither file: killed, or running
 # What makes a multirun exit non-zero. A diverged job is a result (its hyperparameters are bad), not this.
 UNFINISHED = (M.FAILED, INCOMPLETE)
+# What the Optuna sweeper adds to each job's overrides: where the job reports, not what it tries.
+SWEEPER_SET = ("trial=",)
 RANKED_BY = M.VAL_ACC_BEST  # never test accuracy: choosing on the test set would leak it
 METRIC_COLUMNS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.EPOCHS, M.FIT_SECONDS)
 COLUMNS = ("rank", "job", M.STATUS, *METRIC_COLUMNS, "overrides", "error")
@@ -52,6 +56,7 @@ def record_failure(run_dir: Path, err: BaseException) -> str:
 def _job(job_dir: Path) -> dict[str, Any]:
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    overrides = [o for o in overrides if not o.startswith(SWEEPER_SET)]
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(overrides), "_overrides": overrides}
     if (job_dir / M.METRICS_FILE).is_file():
         metrics = json.loads((job_dir / M.METRICS_FILE).read_text())
@@ -62,6 +67,13 @@ def _job(job_dir: Path) -> dict[str, Any]:
     else:
         row[M.STATUS] = INCOMPLETE
     return row
+
+
+def job_status(result: JobReturn) -> str:
+    """How a launched job ended, as its folder says: its metrics.json's status, failed, or incomplete."""
+    if result.hydra_cfg is None:  # the launcher failed before the job started
+        return INCOMPLETE
+    return str(_job(Path(result.hydra_cfg.hydra.runtime.output_dir))[M.STATUS])
 
 
 def _score(row: dict[str, Any]) -> float:
@@ -138,8 +150,12 @@ def _markdown(jobs: list[dict[str, Any]], groups: list[dict[str, Any]], sweep_di
     shared = [o for o in jobs[0]["_overrides"] if all(o in row["_overrides"] for row in jobs)] if jobs else []
     columns = _columns(jobs)
     front = f" `{PARETO}` marks the Pareto front (see {RESULTS_FILE})." if PARETO in columns else ""
+    states = Counter(row[M.STATUS] for row in jobs)  # a search's trials: ok, pruned, diverged, failed
     lines = [f"# Sweep report: {sweep_dir}", "", f"{len(jobs)} jobs, ranked by `{RANKED_BY}` "
-             f"(test accuracy is never used for ranking).{front}", "", f"Every job: `{' '.join(shared)}`", "",
+             f"(test accuracy is never used for ranking).{front}", "",
+             "Status: " + ", ".join(f"{n} {state}" for state, n in states.items()) + f"; `{M.EPOCHS}`: "
+             "epochs run (a pruned trial's: up to the one that pruned it).", "",
+             f"Every job: `{' '.join(shared)}`", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]  # fmt: skip
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in jobs]
     lines += ["", "## Seeds", "", f"Jobs with status {M.OK} that differ only by `seed`, best mean "

@@ -51,22 +51,24 @@ def sweep_study(sweep_dir: Path) -> tuple[optuna.Study, str]:
     """The study a sweep ran and its storage, as its optimization_results.yaml or multirun.yaml say."""
     import optuna
 
+    from mnist_lightning.sweeps.storage import JOURNAL_FILE, open_storage
+
     results = sweep_dir / RESULTS_FILE
     found = yaml.safe_load(results.read_text()) if results.is_file() else {}
     if not found.get("storage"):  # an interrupted sweep: Hydra's multirun.yaml holds the sweeper's settings
         hydra = _hydra_settings(sweep_dir)
         sweeper, cwd = hydra.get("sweeper", {}), hydra.get("runtime", {}).get("cwd", ".")
-        found = {
-            "storage": absolute_storage(sweeper.get("storage"), cwd),
-            "study_name": sweeper.get("study_name"),
-        }
+        journal = sweep_dir / JOURNAL_FILE  # the default study: no storage given, a journal file here
+        stored = sweeper.get("storage") or (str(journal.resolve()) if journal.is_file() else None)
+        found = {"storage": absolute_storage(stored, cwd), "study_name": sweeper.get("study_name")}
     if not found.get("storage") or not found.get("study_name"):
         raise ConfigError(
-            f"{sweep_dir}: no stored Optuna study (the search ran with hydra.sweeper.storage=null, in "
-            "memory); study plots need a storage, e.g. hydra.sweeper.storage=sqlite:///study.db"
+            f"{sweep_dir}: no stored Optuna study (neither its {RESULTS_FILE} nor its multirun.yaml name "
+            f"one, and it holds no {JOURNAL_FILE}); is this the sweep directory of an Optuna search?"
         )
     try:
-        return optuna.load_study(study_name=found["study_name"], storage=found["storage"]), found["storage"]
+        study = optuna.load_study(study_name=found["study_name"], storage=open_storage(found["storage"]))
+        return study, found["storage"]
     except KeyError as err:  # Optuna's way of saying the storage has no study of that name
         raise ConfigError(f"{found['storage']}: no study {found['study_name']!r} ({err})") from None
 
