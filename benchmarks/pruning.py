@@ -1,6 +1,6 @@
 """Benchmark: one TPE search with and without the median pruner: trial-epochs, wall time, best val/acc_best.
 
-    MNIST_DATA_DIR=... python -m benchmarks.pruning [--trials 16] [--epochs 4] [--seed 0] [overrides ...]
+    MNIST_DATA_DIR=... python -m benchmarks.pruning [--trials 16] [--epochs 4] [--parallel] [overrides ...]
 
 Both searches run `python -m mnist_lightning -m` over optimizer, optimizer.lr and data.batch_size with
 the same sampler seed, one after the other; extra arguments are Hydra overrides given to both, e.g.
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="trainer.max_epochs of each trial")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed, the same for both searches")
     parser.add_argument("--out", type=Path, default=None, help="the sweeps' folder (default: a new one)")
+    parser.add_argument(
+        "--parallel", action="store_true",
+        help="run both searches at once, one thread each (threads=1): the same conditions for both, "
+        "in half the wall time on a 2-core machine",
+    )  # fmt: skip
     parser.add_argument("overrides", nargs="*")
     add_accelerator(parser)
     args = parser.parse_args()
     out = (args.out or Path(tempfile.mkdtemp(prefix="pruning_benchmark_"))).resolve()
     write_space(out / "conf")
     env = machine()
-    rows = [emit({"benchmark": "pruning", **env, **search(pruner, args, out)}) for pruner in PRUNERS]
+    if args.parallel:
+        args.overrides = [*args.overrides, "threads=1"]
+        with ThreadPoolExecutor(len(PRUNERS)) as pool:  # each search is its own process
+            found = list(pool.map(lambda pruner: search(pruner, args, out), PRUNERS))
+    else:
+        found = [search(pruner, args, out) for pruner in PRUNERS]
+    rows = [emit({"benchmark": "pruning", "parallel": args.parallel, **env, **row}) for row in found]
     base, pruned = rows
     if base["trial_epochs"] and base["wall_s"]:
         emit({"benchmark": "pruning", "summary": True,

@@ -77,7 +77,6 @@ def test_a_trial_that_cannot_learn_is_pruned_recorded_pruned_and_reported(
     assert "Status: 1 ok, 1 pruned" in (sweep / "report.md").read_text()
 
 
-@pytest.mark.slow  # ~20 s, as tests/test_sweeps.py's joblib test: two workers start torch first
 def test_pruning_works_in_joblib_workers_with_a_study_given_by_url(tiny_mnist: Path, tmp_path: Path) -> None:
     parallel = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
     storage = f"sqlite:///{tmp_path / 'study.db'}"  # any URL Optuna accepts: postgresql://... alike
