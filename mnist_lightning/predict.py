@@ -21,11 +21,9 @@ from mnist_lightning.errors import DataError
 if TYPE_CHECKING:
     import numpy as np
 
-    from mnist_lightning.preprocess import Prepare
+    from mnist_lightning.inference import Predictor
 
 log = logging.getLogger("mnist_lightning.predict")  # not "__main__" under `python -m`
-
-BATCH = 256  # images per forward pass: bounds memory for a folder of thousands
 
 
 def find_images(inputs: str) -> list[Path]:
@@ -57,11 +55,10 @@ def find_images(inputs: str) -> list[Path]:
     return images
 
 
-def _read(path: Path, prepare: Prepare) -> np.ndarray:
+def _read(path: Path, predictor: Predictor) -> np.ndarray:
     """One image file, prepared for the model (raises OSError/ValueError when unreadable)."""
     with Image.open(path) as image:
-        image.load()  # decode now: a truncated file fails here, inside the caller's try
-        return prepare(image)
+        return predictor.read(image)
 
 
 def _top3(probs: list[float], names: Sequence[str]) -> str:
@@ -82,40 +79,29 @@ def _print_table(rows: list[dict[str, Any]], names: Sequence[str]) -> None:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify every image in `cfg.inputs`; print a table, write the CSV (and plots); return the rows."""
     import numpy as np
-    import torch
 
-    from mnist_lightning.checkpoint import load_classifier
+    from mnist_lightning.inference import Predictor
     from mnist_lightning.io import write_bytes_atomic
-    from mnist_lightning.preprocess import preparation
     from mnist_lightning.quiet import plural
     from mnist_lightning.reports.figures import png_bytes, probability_figure
 
     files = find_images(str(cfg.inputs))
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
-    model, facts, _ = load_classifier(ckpt_path)
-    prepare = preparation(facts.preprocess, facts.input_shape, ckpt_path)  # as its dataset was prepared
+    predictor = Predictor.load(ckpt_path)  # photos prepared as its dataset was
+    facts = predictor.facts
     readable: list[tuple[Path, np.ndarray]] = []
     unreadable: list[str] = []
     for path in files:
         try:
-            readable.append((path, _read(path, prepare)))
+            readable.append((path, _read(path, predictor)))
         except (OSError, ValueError, Image.DecompressionBombError) as err:  # one bad file spoils no batch
             unreadable.append(f"{path} ({str(err).strip() or type(err).__name__})")
     if not readable:
         raise DataError(f"inputs={cfg.inputs}: none of the images could be read: {'; '.join(unreadable)}")
 
     pixels = np.stack([array for _, array in readable])  # uint8 (N, H, W) or (N, H, W, 3)
-    with torch.no_grad():
-        images = torch.from_numpy(pixels)
-        batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]
-        # The same normalisation as training, with the mean and std the checkpoint was trained with.
-        probs = torch.cat([model.probs(facts.normalize(b)) for b in batches])
-    rows = []
-    for (path, _), p in zip(readable, probs.tolist(), strict=True):
-        k = int(np.argmax(p))
-        rows.append(
-            {"path": str(path), "class": k, "name": facts.class_names[k], "confidence": p[k], "probs": p}
-        )
+    probs = predictor.probs(pixels)
+    rows = [{"path": str(path), **predictor.answer(p)} for (path, _), p in zip(readable, probs, strict=True)]
 
     _print_table(rows, facts.class_names)
     output = Path(cfg.output).expanduser()

@@ -13,6 +13,7 @@ EVALUATE_SCHEMA = "evaluate_schema"
 EXPORT_IMAGES_SCHEMA = "export_images_schema"
 PREDICT_SCHEMA = "predict_schema"
 EXPORT_SCHEMA = "export_schema"
+SERVE_SCHEMA = "serve_schema"
 DATASET_SCHEMA = "_schema"  # conf/dataset/*.yaml list it first; the `_` keeps it out of --help's options
 
 
@@ -158,6 +159,21 @@ class ExportConfig:
     verbose: bool = False  # as Config.verbose
 
 
+@dataclass
+class ServeConfig:
+    """`python -m mnist_lightning.serve`: one checkpoint over HTTP, and what a request may cost at most."""
+
+    ckpt_path: str = MISSING
+    host: str = "127.0.0.1"  # loopback: this machine only
+    port: int = 8000  # 0: any free port
+    max_upload_mb: float = 5.0  # a larger request body is refused (413)
+    max_pixels: int = 16_000_000  # an image that claims more is refused before it is decoded
+    max_concurrent: int = 4  # images decoded and classified at once: bounds the memory they take
+    max_connections: int = 64  # more open connections at once are answered 503
+    access_log: bool = False  # true: one log line per request
+    task_name: str = "serve"
+
+
 def store_schemas() -> None:
     """Put each entry point's schema in Hydra's ConfigStore, under the name its conf/*.yaml lists."""
     store = ConfigStore.instance()
@@ -166,6 +182,7 @@ def store_schemas() -> None:
     store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
     store.store(name=EXPORT_SCHEMA, node=ExportConfig)
     store.store(name=PREDICT_SCHEMA, node=PredictConfig)
+    store.store(name=SERVE_SCHEMA, node=ServeConfig)
     dataset = OmegaConf.structured(DatasetConfig)
     OmegaConf.set_readonly(
         dataset, False

@@ -17,6 +17,7 @@ import pytest
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
+from PIL import Image
 
 import mnist_lightning.resolvers  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lightning.conf_dir import CONF_DIR  # the configs every entry point composes
@@ -106,3 +107,47 @@ def compose(tmp_path: Path) -> Callable[..., DictConfig]:
 def group_options(group: str) -> list[str]:
     """The selectable options of a config group (files starting with '_' are shared bases)."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def as_users_have_them(image: np.ndarray, i: int) -> Image.Image:
+    """An MNIST digit as a user's photo: dark ink on white paper, upscaled, off-centre on a larger page."""
+    rng = np.random.default_rng(i)
+    side = int(rng.integers(90, 200))
+    digit = Image.fromarray(255 - image).resize((side, side), Image.Resampling.BICUBIC)
+    page = Image.new("L", (side + 160, side + 100), 255)
+    page.paste(digit, (int(rng.integers(0, 160)), int(rng.integers(0, 100))))
+    return page.convert("RGB") if i % 2 else page
+
+
+def train_checkpoint(folder: Path, *overrides: str) -> Path:
+    """best.ckpt of a FAST run in `folder` with `overrides`, on one thread (torch's setting restored)."""
+    import torch
+
+    from mnist_lightning.train import train
+
+    threads = torch.get_num_threads()
+    # threads=1: on a busy 2-core machine two OpenMP threads run 10x slower than one
+    base = [f"run_dir={folder / 'run'}", f"data.cache_dir={folder / 'cache'}", *FAST, "threads=1"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        train(hydra_compose("config", overrides=[*base, *overrides]))
+    torch.set_num_threads(threads)  # train() sets it process-wide; leave other tests as they were
+    return folder / "run" / "checkpoints" / "best.ckpt"
+
+
+@pytest.fixture(scope="session")
+def mnist_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small but real convnet: 150 batches of 64 real MNIST digits, about 97% accurate, a few s on a CPU."""
+    return train_checkpoint(
+        tmp_path_factory.mktemp("mnist_ckpt"), "data=idx", f"data.root={MNIST_DIR}",
+        "trainer.limit_train_batches=150", "trainer.limit_val_batches=1", "test=false", "data.batch_size=64",
+        "model.net.channels=[16,32]", "model.net.hidden=128",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def named_tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLP trained for a few steps on generated digits, classes named c0..c9, tested (metrics.json)."""
+    tmp = tmp_path_factory.mktemp("named_tiny")
+    names = f"data.dataset.class_names=[{','.join(f'c{k}' for k in range(10))}]"
+    root = make_tiny_mnist(tmp / "tiny")
+    return train_checkpoint(tmp, "data=idx", f"data.root={root}", "data.val_size=40", "model=mlp", names)

@@ -27,10 +27,11 @@ ENTRY_POINTS = (
     "mnist_lightning.export_images",
     "mnist_lightning.sweep_report",
     "mnist_lightning.tune",
+    "mnist_lightning.serve",
 )
 HEAVY = (
     "torch", "lightning", "torchvision", "torchmetrics", "matplotlib", "onnx", "onnxscript", "optuna",
-    "tensorboard", "mnist_lightning.reports",
+    "tensorboard", "mnist_lightning.reports", "starlette", "uvicorn",
 )  # fmt: skip
 
 

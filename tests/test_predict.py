@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CONF_DIR, FAST, MNIST_DIR, requires_mnist
+from conftest import CONF_DIR, MNIST_DIR, as_users_have_them, requires_mnist
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
@@ -22,27 +22,15 @@ from mnist_lightning.data.idx import load_idx_dir
 from mnist_lightning.errors import DataError
 from mnist_lightning.predict import predict
 from mnist_lightning.preprocess import to_mnist
-from mnist_lightning.train import train
 
 pytestmark = requires_mnist
 N = 100  # MNIST test digits rendered as a user would have them
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small but real convnet: 150 batches of 64 real MNIST digits, about 97% accurate, a few s on a CPU."""
-    tmp = tmp_path_factory.mktemp("train")
-    overrides = [
-        f"run_dir={tmp / 'run'}", f"data.cache_dir={tmp / 'cache'}", "data=idx", f"data.root={MNIST_DIR}",
-        *FAST, "trainer.limit_train_batches=150", "trainer.limit_val_batches=1", "test=false",
-        "data.batch_size=64", "model.net.channels=[16,32]", "model.net.hidden=128",
-        "threads=1",  # on a busy 2-core machine two OpenMP threads run 10x slower than one
-    ]  # fmt: skip
-    threads = torch.get_num_threads()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        train(hydra_compose("config", overrides=overrides))
-    torch.set_num_threads(threads)  # train() sets it process-wide; leave other tests as they were
-    return tmp / "run" / "checkpoints" / "best.ckpt"
+def ckpt(mnist_ckpt: Path) -> Path:
+    """A small but real convnet (conftest's `mnist_ckpt`, trained once for every module that needs it)."""
+    return mnist_ckpt
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +48,6 @@ def _cfg(tmp_path: Path, ckpt: Path, inputs: Path | str, *overrides: str) -> Dic
         )
 
 
-def _as_users_have_them(image: np.ndarray, i: int) -> Image.Image:
-    """Dark ink on white paper, upscaled, somewhere off-centre on a larger page."""
-    rng = np.random.default_rng(i)
-    side = int(rng.integers(90, 200))
-    digit = Image.fromarray(255 - image).resize((side, side), Image.Resampling.BICUBIC)
-    page = Image.new("L", (side + 160, side + 100), 255)
-    page.paste(digit, (int(rng.integers(0, 160)), int(rng.integers(0, 100))))
-    return page.convert("RGB") if i % 2 else page
-
-
 def _direct_probs(ckpt: Path, images: np.ndarray) -> torch.Tensor:
     """The model on MNIST tensors themselves, normalised as in training."""
     model, stats, _ = load_classifier(ckpt)
@@ -85,7 +63,7 @@ def test_users_images_classify_as_well_as_mnist_tensors(
     folder = tmp_path / "mine"
     folder.mkdir()
     for i, image in enumerate(images):
-        page = _as_users_have_them(image, i)
+        page = as_users_have_them(image, i)
         if i % 2:
             page.save(folder / f"{i:03d}.JPG", quality=90)  # upper-case suffix: matched anyway
         else:
@@ -125,7 +103,7 @@ def test_a_broken_file_is_reported_and_the_rest_classified(
     folder = tmp_path / "mixed"
     folder.mkdir()
     for i in range(3):
-        _as_users_have_them(digits[0][i], i).save(folder / f"good{i}.png")
+        as_users_have_them(digits[0][i], i).save(folder / f"good{i}.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (folder / "notes.txt").write_text("not an image, not even tried")
     with caplog.at_level(logging.WARNING, logger="mnist_lightning.predict"):
@@ -160,7 +138,7 @@ def test_plot_writes_one_figure_per_image(
     folder = tmp_path / "few"
     folder.mkdir()
     for i in range(3):
-        _as_users_have_them(digits[0][i], i).save(folder / f"d{i}.jpeg")
+        as_users_have_them(digits[0][i], i).save(folder / f"d{i}.jpeg")
     predict(_cfg(tmp_path, ckpt, f"{folder}/*.jpeg", "plot=true"))
     figures = sorted((tmp_path / "predictions").iterdir())  # next to the CSV by default
     assert [p.name for p in figures] == ["d0.png", "d1.png", "d2.png"]
@@ -168,7 +146,7 @@ def test_plot_writes_one_figure_per_image(
 
 
 def test_cli(ckpt: Path, digits: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
-    _as_users_have_them(digits[0][0], 0).save(tmp_path / "seven.png")
+    as_users_have_them(digits[0][0], 0).save(tmp_path / "seven.png")
     proc = subprocess.run(
         [sys.executable, "-m", "mnist_lightning.predict", f"ckpt_path={ckpt}", "inputs=seven.png",
          "output=preds.csv", f"hydra.run.dir={tmp_path / 'run'}"],
