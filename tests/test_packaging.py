@@ -132,10 +132,11 @@ def _build_wheel(tmp_path: Path) -> Path:
 
 
 def test_wheel_carries_the_configs_and_composes_outside_the_checkout(tmp_path: Path) -> None:
-    """The wheel holds all of conf/ and every module; installed alone, it composes as the checkout does."""
+    """The wheel holds conf/, every module and the page of serve; installed alone, it composes as here."""
     wheel = _build_wheel(tmp_path)
     listed = set(zipfile.ZipFile(wheel).namelist())
     expected = _tree(CONF_DIR, "mnist_lightning/conf") | {"mnist_lightning/py.typed"}
+    expected |= _tree(ROOT / "mnist_lightning/web/page", "mnist_lightning/web/page")  # serve's page
     for package in PACKAGES:
         expected |= _tree(ROOT / package, package, ".py")
     missing = expected - listed
