@@ -69,6 +69,9 @@ MISTAKES = [
         ["T", "hparams_search=optuna", "optimizer.lr=tag(log, interval(0, 0.1))", "-m"],
         "optimizer.lr=tag(log, interval(0, 0.1)): `low > 0` must hold for `log=True`",
     ),
+    ("serve port out of range", ["S", "ckpt_path=CKPT", "port=70000"], "port=70000: a port is 0-65535"),
+    ("serve no uploads", ["S", "ckpt_path=CKPT", "max_upload_mb=0"], "max_upload_mb=0.0: must be above 0"),
+    ("serve text file", ["S", "ckpt_path=NOTES"], "notes.ckpt: not a PyTorch checkpoint"),
     ("mistyped sweep folder", ["R", "SWEEP/nope"], "nope: no such sweep directory"),
     ("folder with no jobs", ["R", "EMPTY"], "no job folders"),
 ]
@@ -102,6 +105,7 @@ def _expand(argv: list[str], w: dict[str, Path]) -> list[str]:
         "T": ["mnist_lightning", "data=idx", f"data.root={w['tiny']}", *QUICK],
         "E": ["mnist_lightning.evaluate", "accelerator=cpu"],
         "R": ["mnist_lightning.sweep_report"],
+        "S": ["mnist_lightning.serve", "port=0"],  # port 0: a mistake never meets a port in use first
     }
     words = {"FILE": str(tmp / "file"), "NOTES": str(tmp / "notes.ckpt"), "ONNX": str(tmp / "model.onnx"),
              "SWEEP": str(tmp / "sweeps"), "EMPTY": str(tmp / "empty"), "CKPT": str(ckpt)}  # fmt: skip
