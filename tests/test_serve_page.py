@@ -78,7 +78,7 @@ def _draw(driver: Any, points: list[tuple[int, int]], kind: str) -> None:
 
     canvas = driver.find_element("id", "canvas")
     finger = PointerInput(interaction.POINTER_TOUCH, "finger") if kind == "touch" else None
-    actions = ActionBuilder(driver, mouse=finger)  # the pointer is a mouse unless given a touch input
+    actions = ActionBuilder(driver, mouse=finger, duration=25)  # a mouse unless a finger; 25 ms a move
     pointer = actions.pointer_action
     pointer.move_to(canvas, *points[0]).pointer_down()
     for (x0, y0), (x1, y1) in itertools.pairwise(points):
