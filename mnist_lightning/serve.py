@@ -89,6 +89,8 @@ def make_server(cfg: DictConfig) -> tuple[uvicorn.Server, socket.socket]:
         limit_concurrency=cfg.max_connections,
         timeout_graceful_shutdown=5,
     )
+    if cfg.access_log:  # log_level set uvicorn's access logger to warning too: its lines are info
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     return uvicorn.Server(config), sock
 
 

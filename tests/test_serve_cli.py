@@ -40,12 +40,12 @@ def test_settings_that_cannot_work_are_one_line_errors(
             make_server(cfg)
 
 
-def test_cli_prints_its_address_warns_when_open_to_the_network_and_stops(
+def test_cli_prints_its_address_warns_when_open_to_the_network_logs_and_stops(
     named_tiny_ckpt: Path, tmp_path: Path
 ) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnist_lightning.serve", f"ckpt_path={named_tiny_ckpt}", "host=0.0.0.0",
-         "port=0", f"hydra.run.dir={tmp_path / 'run'}"],
+         "port=0", "access_log=true", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -63,6 +63,7 @@ def test_cli_prints_its_address_warns_when_open_to_the_network_and_stops(
     assert f"http://0.0.0.0:{port}/" in lines[-1]
     assert "host=0.0.0.0: listening beyond this machine" in "".join(lines) + out
     assert proc.returncode == 0 and "Stopped by SIGINT" in out and "Traceback" not in out, out
+    assert '"GET /health HTTP/1.1" 200' in out  # access_log=true
 
     typo = subprocess.run(
         [sys.executable, "-m", "mnist_lightning.serve", f"ckpt_path={tmp_path / 'none.ckpt'}", "prot=80"],
