@@ -21,17 +21,21 @@ log = logging.getLogger(__name__)
 
 
 def finished(study: optuna.Study) -> optuna.Study:
-    """An in-memory copy with only the complete trials whose values are all finite: what plots can draw."""
+    """An in-memory copy the plots can draw: a trial without finite values counts as failed there."""
     import optuna
+    from optuna.trial import TrialState
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory" each time
     copy = optuna.create_study(directions=study.directions)
     optuna.logging.set_verbosity(verbosity)
-    # A failed job's -inf or +inf would stretch every axis to infinity.
+    # Every trial is copied, in order, so that the plots' trial numbers are the study's own; a failed
+    # job's -inf or +inf (and a trial cut short, still running) would stretch every axis to infinity.
+    drawable = (TrialState.COMPLETE, TrialState.PRUNED)
     copy.add_trials(
-        t for t in study.trials
-        if t.state == optuna.trial.TrialState.COMPLETE and all(math.isfinite(v) for v in t.values)
+        t if t.state in drawable and all(math.isfinite(v) for v in t.values or ())
+        else optuna.trial.create_trial(state=TrialState.FAIL, params=t.params, distributions=t.distributions)
+        for t in study.trials
     )  # fmt: skip
     return copy
 
