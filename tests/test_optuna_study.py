@@ -110,6 +110,8 @@ def test_plotted_trials_keep_the_study_numbers() -> None:
             state=optuna.trial.TrialState[state], value=value, params={"lr": 0.01}, distributions={"lr": lr}
         )
         study.add_trial(trial)
+    study.enqueue_trial({"lr": 1e-9})  # enqueued outside its distribution, as tests force a bad trial
+    study.tell(study.ask({"lr": lr}), 0.5)
     shown = finished(study)  # a failed job's -inf in the middle: later trials keep their own numbers
     drawn = {t.number: t.value for t in shown.trials if t.state == optuna.trial.TrialState.COMPLETE}
-    assert drawn == {0: 0.9, 3: 0.95}
+    assert drawn == {0: 0.9, 3: 0.95, 4: 0.5}
