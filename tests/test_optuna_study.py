@@ -98,3 +98,20 @@ def test_the_study_plots_are_written_and_rebuilt_from_the_storage(search: Path) 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert all((sweep / name).stat().st_size > 1000 for name in PLOTS)
     assert "yes" in (sweep / "report.csv").read_text()  # the front marked again, from the rebuilt results
+
+
+def test_plotted_trials_keep_the_study_numbers() -> None:
+    from mnist_lightning.sweeps.study_plots import finished
+
+    study = optuna.create_study(direction="maximize")
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    for value, state in ((0.9, "COMPLETE"), (-math.inf, "COMPLETE"), (None, "PRUNED"), (0.95, "COMPLETE")):
+        trial = optuna.trial.create_trial(
+            state=optuna.trial.TrialState[state], value=value, params={"lr": 0.01}, distributions={"lr": lr}
+        )
+        study.add_trial(trial)
+    study.enqueue_trial({"lr": 1e-9})  # enqueued outside its distribution, as tests force a bad trial
+    study.tell(study.ask({"lr": lr}), 0.5)
+    shown = finished(study)  # a failed job's -inf in the middle: later trials keep their own numbers
+    drawn = {t.number: t.value for t in shown.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert drawn == {0: 0.9, 3: 0.95, 4: 0.5}

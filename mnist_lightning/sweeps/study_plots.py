@@ -21,19 +21,33 @@ log = logging.getLogger(__name__)
 
 
 def finished(study: optuna.Study) -> optuna.Study:
-    """An in-memory copy with only the complete trials whose values are all finite: what plots can draw."""
+    """An in-memory copy the plots can draw: a trial without finite values counts as failed there."""
     import optuna
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory" each time
     copy = optuna.create_study(directions=study.directions)
     optuna.logging.set_verbosity(verbosity)
-    # A failed job's -inf or +inf would stretch every axis to infinity.
-    copy.add_trials(
-        t for t in study.trials
-        if t.state == optuna.trial.TrialState.COMPLETE and all(math.isfinite(v) for v in t.values)
-    )  # fmt: skip
+    # Every trial is copied, in order, so that the plots' trial numbers are the study's own.
+    copy.add_trials(_drawable(t) for t in study.trials)
     return copy
+
+
+def _drawable(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """`trial` as the plots may take it: a failed job's -inf or +inf (or a trial cut short) as failed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    complete = trial.state == TrialState.COMPLETE
+    if not (complete or trial.state == TrialState.PRUNED) or not all(map(math.isfinite, trial.values or ())):
+        return optuna.trial.create_trial(state=TrialState.FAIL)  # would stretch every axis to infinity
+    # An enqueued trial may hold a value outside its distribution (an lr of 1e-9 to make it fail), which
+    # a copy refuses: such a parameter is left out of the plots.
+    dists = {k: d for k, d in trial.distributions.items() if d._contains(d.to_internal_repr(trial.params[k]))}
+    return optuna.trial.create_trial(
+        state=trial.state, values=trial.values if complete else None, distributions=dists,
+        params={k: trial.params[k] for k in dists}, intermediate_values=trial.intermediate_values,
+    )  # fmt: skip
 
 
 def _png(axes: Any) -> bytes:
