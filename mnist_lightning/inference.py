@@ -42,7 +42,7 @@ class Predictor:
         """Class probabilities of prepared uint8 images (N, H, W) or (N, H, W, C), BATCH at a time."""
         # inference_mode is per thread: entered here, in whichever thread runs the model.
         with torch.inference_mode():
-            images = torch.from_numpy(pixels)
+            images = torch.from_numpy(np.require(pixels, requirements="W"))  # a decoded image is read-only
             batches = [images[i : i + BATCH] for i in range(0, len(images), BATCH)]
             # The same normalisation as training, with the mean and std the checkpoint was trained with.
             return torch.cat([self.model.probs(self.facts.normalize(b)) for b in batches]).tolist()

@@ -97,3 +97,11 @@ def test_a_digit_at_another_size_is_mnists_recipe_scaled() -> None:
     assert abs((rows.min() + rows.max()) / 2 - 27.5) <= 1 and abs((cols.min() + cols.max()) / 2 - 27.5) <= 1
     colour = PREPARE["digit"](page, (3, 28, 28))
     assert colour.shape == (28, 28, 3) and all(np.array_equal(colour[..., c], small) for c in range(3))
+
+
+def test_serve_names_a_folder_of_its_own_classes_by_its_folder(named_ckpt: Path) -> None:
+    from mnist_lightning.inference import Predictor
+    from mnist_lightning.web.app import dataset_name
+
+    # the folder's classes replaced the default dataset's (mnist): the page must not say "mnist"
+    assert dataset_name(Predictor.load(named_ckpt)) == "pets"

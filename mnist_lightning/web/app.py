@@ -41,6 +41,15 @@ class Limits:
     max_concurrent: int
 
 
+def dataset_name(predictor: Predictor) -> str | None:
+    """The dataset's name; a folder of the user's own classes (which replaced the dataset's) by its folder."""
+    config = predictor.config
+    names = OmegaConf.select(config, "data.dataset.class_names", default=None)
+    if names is not None and tuple(names) != predictor.facts.class_names:  # data=folder, classes of its own
+        return Path(str(OmegaConf.select(config, "data.root", default=""))).name or None
+    return OmegaConf.select(config, "data.dataset.name", default=None)
+
+
 def describe(predictor: Predictor, ckpt_path: Path) -> dict[str, Any]:
     """GET /info: the model, its dataset, classes and input, and its run's test accuracy when known."""
     target = str(OmegaConf.select(predictor.config, "model.net._target_", default=""))
@@ -52,7 +61,7 @@ def describe(predictor: Predictor, ckpt_path: Path) -> dict[str, Any]:
     facts = predictor.facts
     return {
         "model": target.rsplit(".", 1)[-1] or None,
-        "dataset": OmegaConf.select(predictor.config, "data.dataset.name", default=None),
+        "dataset": dataset_name(predictor),
         "classes": list(facts.class_names),
         "input_shape": list(facts.input_shape),
         "preprocess": facts.preprocess,
