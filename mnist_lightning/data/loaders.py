@@ -34,7 +34,7 @@ class Loaders:
         return TensorDataset(digits.images, digits.labels)
 
     def _loader(self, split: str, train: bool) -> TensorBatches | DataLoader:
-        if self.trainer is not None and self.trainer.overfit_batches > 0 and split != "test":
+        if self.trainer is not None and self.trainer.overfit_batches > 0 and split in ("train", "val"):
             # trainer.overfit_batches (debug=overfit): the same first training batches, in the same
             # order, for training and validation; Lightning keeps only that many of each.
             split, train = "train", False

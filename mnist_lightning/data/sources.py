@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from mnist_lightning.data.batches import TensorBatches
 from mnist_lightning.data.datamodule import DigitDataModule
@@ -114,19 +114,11 @@ class FolderDataModule(DigitDataModule):
                 raise DataError(f"data.test_dir={self.layout.test_dir}: {self.layout.test} holds no "
                                 "images without labels: nothing to predict")  # fmt: skip
             self.unlabeled = read_unlabeled(folder, self.cache_dir, self.image)
+            # A split like the others, its labels the ImageIds: batched (and shared out under DDP) alike.
+            self.splits["predict"] = Digits(self.unlabeled.images, self.unlabeled.ids)
             log.info("Predicting %s images of %s", f"{len(self.unlabeled):,}", folder)
 
     def predict_dataloader(self) -> TensorBatches | DataLoader:
         """The unlabeled test images in (images, ImageIds) batches; ImageIds pass through predict_step."""
-        assert self.unlabeled is not None, "setup('predict') reads the images"
-        images, ids = self.unlabeled.images, self.unlabeled.ids  # (N, H, W) or (N, H, W, 3) uint8, (N,) int64
-        if not self.resident:  # under DDP Lightning gives each rank its share, each image once
-            return DataLoader(TensorDataset(images, ids), batch_size=self.eval_batch_size,
-                              num_workers=self.num_workers)  # fmt: skip
-        trainer = self.trainer
-        if trainer is None:
-            return TensorBatches(Digits(images, ids), self.eval_batch_size, shuffle=False)
-        return TensorBatches(  # Digits' labels carry the ImageIds here: each rank takes every world_size-th
-            Digits(images, ids).to(trainer.strategy.root_device), self.eval_batch_size, shuffle=False,
-            rank=trainer.global_rank, world_size=trainer.world_size,
-        )  # fmt: skip
+        assert "predict" in self.splits, "setup('predict') reads the images"
+        return self._loader("predict", train=False)

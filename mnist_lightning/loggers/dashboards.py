@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mnist_lightning.data.digits import normalize
+
 PR_TAG = "test/pr/{name}"  # one PR curve per class: that class against the rest
 IMAGES_TAG = "test_images/{name}"  # one IMAGES card per class, its sample slider pages through them
 PROJECTOR_TAG = "test_features"  # the PROJECTOR tab's embedding
@@ -16,8 +18,7 @@ METADATA_HEADER = ["label", "prediction", "correct"]  # columns to colour and se
 
 def as_nchw(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W) or (N, H, W, 3) -> float (N, C, H, W) in [0, 1], as TensorBoard takes images."""
-    pixels = torch.from_numpy(images).float() / 255
-    return pixels[:, None] if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
+    return normalize(torch.from_numpy(images), 0.0, 1.0)  # the training layout, without the shift and scale
 
 
 def write_pr_curves(

@@ -18,7 +18,7 @@ from mnist_lightning.loggers.tensorboard import TensorBoardLogger
 from mnist_lightning.module import Classifier
 from mnist_lightning.reports import figures
 from mnist_lightning.reports.per_class_figure import per_class_figure
-from mnist_lightning.reports.run_report import _tested  # the images this process tested, in order
+from mnist_lightning.reports.run_report import tested_split  # the images this process tested, in order
 
 BATCH = 1000  # images per forward pass
 CHART = "per_class_accuracy"  # the figure's name in report_figures, report/ and the loggers
@@ -43,7 +43,7 @@ def _last_linear(net: nn.Module) -> nn.Linear | None:
 @torch.no_grad()
 def tested_outputs(model: Classifier, datamodule: DigitDataModule) -> Tested:
     """Probabilities and features of the tested images, with the tested weights (model in eval mode)."""
-    images, labels, _, _ = _tested(model, datamodule)  # the test pass's own images, in its order
+    images, labels, _, _ = tested_split(model, datamodule)  # the test pass's own images, in its order
     seen: list[Tensor] = []
     last = _last_linear(model.net)
 

@@ -33,7 +33,7 @@ CURVES = (M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC)
 TENSORBOARD_LOG = "tensorboard"  # tensorboard's own logger: its directory watcher logs every file it reads
 
 
-def _tested(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
+def tested_split(model: Classifier, datamodule: DigitDataModule) -> tuple[np.ndarray, ...]:
     """(images uint8 (N, H, W) or (N, H, W, 3), labels, predictions, confidences) this process tested.
 
     They are the test pass's own predictions, not a second pass: one process tests the split in
@@ -100,7 +100,7 @@ def _draw(
     if "curves" in asked and (history := _history(run_dir)):
         yield "curves", figures.curves_figure(history)
     if asked & {"predictions", "mistakes"}:
-        images, labels, preds, confs = _tested(model, datamodule)  # (N, H, W[, 3]), (N,), (N,), (N,)
+        images, labels, preds, confs = tested_split(model, datamodule)  # (N, H, W[, 3]), (N,), (N,), (N,)
         all_wrong = np.flatnonzero(preds != labels)
         wrong = all_wrong[np.argsort(-confs[all_wrong])][:GRID]  # the most confident mistakes first
         grids = {
