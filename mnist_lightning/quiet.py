@@ -80,7 +80,7 @@ def silenced(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def plural(count: int, noun: str) -> str:
+def plural(count: float, noun: str) -> str:
     """`1 epoch`, `2 epochs`: a count and its noun, in the right number."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 

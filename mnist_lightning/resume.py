@@ -81,6 +81,6 @@ def finished_results(run_dir: Path) -> dict[str, Any] | None:
     log.warning(
         "resume=%s: this run has already ended (status %s, %s); nothing to resume and nothing changed. "
         "Its results are in %s",
-        run_dir, results.get(M.STATUS, M.OK), plural(int(results.get(M.EPOCHS, 0)), "epoch"), metrics,
+        run_dir, results.get(M.STATUS, M.OK), plural(results.get(M.EPOCHS, 0), "epoch"), metrics,
     )  # fmt: skip
     return results

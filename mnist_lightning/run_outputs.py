@@ -22,6 +22,7 @@ from mnist_lightning.errors import ConfigError
 from mnist_lightning.io import write_bytes_atomic, write_json_atomic
 from mnist_lightning.loggers import log_run, open_lines
 from mnist_lightning.module import Classifier
+from mnist_lightning.progress import epochs_run
 from mnist_lightning.quiet import log_where, plural
 from mnist_lightning.reports import model_summary, write_run_report
 from mnist_lightning.reports.dashboards import write_dashboards
@@ -39,7 +40,7 @@ def fitted_results(trainer: L.Trainer, model: Classifier, status: str) -> dict[s
     return {
         M.STATUS: status,
         M.VAL_ACC_BEST: best_val if math.isfinite(best_val) else None,  # -inf: no validation ran
-        M.EPOCHS: trainer.current_epoch,
+        M.EPOCHS: epochs_run(trainer),  # a fraction when a trial was pruned mid-epoch
         M.FIT_SECONDS: round(model.fit_seconds, 2),
     }
 

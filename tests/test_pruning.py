@@ -21,7 +21,7 @@ from mnist_lightning import metric_keys as M
 from mnist_lightning.conf_dir import CONF_DIR
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.sweeps.pruners import PrunerName, Pruners, build_pruner, check_prunable, pruner_spec
-from mnist_lightning.sweeps.storage import JOURNAL_FILE, open_storage, trial_override
+from mnist_lightning.sweeps.storage import JOURNAL_FILE, PRUNER_ATTR, open_storage, trial_override
 
 SPACE = {"optimizer": "choice:sgd,adam", "optimizer.lr": "float:1e-3:1e-1"}
 GOOD = {"optimizer": "adam", "optimizer.lr": 0.01}  # learns the tiny digits within an epoch
@@ -119,3 +119,27 @@ def test_the_trial_override_reads_back_whatever_the_storage_url_holds() -> None:
     url = "sqlite:////tmp/a b/it's,{x}.db"
     (parsed,) = OverridesParser.create().parse_overrides([trial_override(url, "my study", 7)])
     assert parsed.value() == {"storage": url, "study_name": "my study", "number": 7}
+
+
+def test_a_trial_checked_twice_an_epoch_is_pruned_after_half_of_one(compose, tmp_path: Path) -> None:
+    from mnist_lightning.train import train
+
+    storage = str(tmp_path / JOURNAL_FILE)
+    study = optuna.create_study(study_name="s", storage=open_storage(storage), direction="maximize")
+    # One finished trial that learned: after each half epoch its val/acc was 0.9 or more.
+    study.add_trial(
+        optuna.trial.create_trial(value=0.98, intermediate_values={0: 0.9, 1: 0.95, 2: 0.97, 3: 0.98})
+    )
+    trial = study.ask()
+    median = {**pruner_spec("median", Pruners()), "n_startup_trials": 1}
+    trial.set_user_attr(PRUNER_ATTR, median)  # as the sweeper does: the pruner that judges the trial
+    where = f"trial={{storage:'{storage}',study_name:s,number:{trial.number}}}"
+    stuck = ("optimizer=sgd", "optimizer.lr=1e-9")
+    cfg = compose(*stuck, "trainer.max_epochs=2", "trainer.val_check_interval=0.5", where, "threads=1")
+    results = train(cfg)
+    # Judged at its first check (step 0), half-way through epoch 1, and stopped there: 2 of 4 batches.
+    assert results[M.STATUS] == M.PRUNED and results[M.EPOCHS] == 0.5, results
+    assert list(
+        optuna.load_study(study_name="s", storage=open_storage(storage)).trials[1].intermediate_values
+    ) == [0]
+    assert json.loads((Path(cfg.run_dir) / M.METRICS_FILE).read_text())[M.EPOCHS] == 0.5

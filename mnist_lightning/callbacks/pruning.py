@@ -10,26 +10,30 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from mnist_lightning import metric_keys as M
+from mnist_lightning.progress import epochs_run
+from mnist_lightning.quiet import plural
 
 log = logging.getLogger("mnist_lightning.train")
 
-REPORTED = M.VAL_ACC  # what the trial's pruner compares across trials, epoch by epoch
+REPORTED = M.VAL_ACC  # what the trial's pruner compares across trials, validation by validation
 
 
 class TrialPruning(Callback):
-    """Reports val/acc to `trial` (the run's `trial` config) after each epoch's validation, through the
-    study's storage, and stops the run at once when the study's pruner says so. Without a trial, nothing.
+    """Reports val/acc to `trial` (the run's `trial` config) after each validation, through the study's
+    storage, and stops the run at once when the study's pruner says so. Without a trial, nothing.
 
-    Epochs, not steps, are the trial's steps: trials with different batch sizes compare at the same epoch.
-    Under DDP rank 0 reports and decides, and every rank stops with it.
+    The trial's steps count validations: one per epoch by default, and `trainer.val_check_interval=0.5`
+    reports (and may stop) a trial at each half epoch. A fraction of an epoch is the same share of
+    training whatever the batch size, so trials compare at the same point. Under DDP rank 0 reports
+    and decides, and every rank stops with it.
     """
 
     def __init__(self, trial: Mapping[str, Any] | None = None) -> None:
         # a run that is no search trial has a `trial` node of nulls (schema.TrialSettings)
         self.settings = trial if trial is not None and trial.get("number") is not None else None
         self.trial: Any = None  # the optuna.Trial, opened on rank 0 when fitting starts (None: finished)
-        self.reported = -1  # the last epoch reported: mid-epoch validations (val_check_interval) report once
-        self.pruned_at: int | None = None  # the epoch (from 0) whose validation pruned the run
+        self.step = 0  # the next validation's step in the trial: validations so far, sanity check aside
+        self.pruned_at: float | None = None  # the epochs trained when the study pruned the run
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.settings is not None and stage == "fit" and trainer.is_global_zero:
@@ -41,22 +45,22 @@ class TrialPruning(Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.settings is None or trainer.sanity_checking:
             return
-        epoch, prune = trainer.current_epoch, False
-        value = trainer.callback_metrics.get(REPORTED)
-        if self.trial is not None and value is not None and epoch > self.reported:
-            self.trial.report(float(value), step=epoch)
-            self.reported = epoch
+        prune, value = False, trainer.callback_metrics.get(REPORTED)
+        if self.trial is not None and value is not None:
+            self.trial.report(float(value), step=self.step)
             prune = self.trial.should_prune()
+        self.step += 1
         if trainer.world_size > 1:
             prune = trainer.strategy.broadcast(prune, src=0)
         if prune:
-            self.pruned_at = epoch
-            trainer.should_stop = True
+            self.pruned_at = epochs_run(trainer)
+            trainer.should_stop = True  # at an epoch's end, or after this batch when validating mid-epoch
             if trainer.is_global_zero:
-                log.info("Pruned by the study at epoch %d (%s %.4f): stopping", epoch + 1, REPORTED, value)
+                done = plural(self.pruned_at, "epoch")
+                log.info("Pruned by the study after %s (%s %.4f): stopping", done, REPORTED, value)
 
 
-def pruned_at(trainer: L.Trainer) -> int | None:
-    """The epoch (from 0) whose validation pruned the run's trial; None when it was not pruned."""
+def pruned_at(trainer: L.Trainer) -> float | None:
+    """The epochs trained when the study pruned the run's trial; None when it was not pruned."""
     found = [cb.pruned_at for cb in trainer.callbacks if isinstance(cb, TrialPruning)]  # type: ignore[attr-defined]
-    return next((epoch for epoch in found if epoch is not None), None)
+    return next((epochs for epochs in found if epochs is not None), None)
