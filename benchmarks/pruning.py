@@ -25,7 +25,7 @@ import yaml
 
 from benchmarks.common import accelerator_overrides, add_accelerator, data_root, emit, machine, table
 from mnist_lightning import metric_keys as M
-from mnist_lightning.sweeps.results import collect
+from mnist_lightning.sweeps.jobs import collect
 
 SPACE = {  # in this order: the optimizer group before its lr
     "optimizer": "choice:sgd,adam,adamw",

@@ -16,8 +16,8 @@ from mnist_lightning import resolvers as _resolvers  # noqa: F401  (registers th
 from mnist_lightning import warm
 from mnist_lightning.cli import hydra_app, start
 from mnist_lightning.errors import Diverged, exit_on_user_error
+from mnist_lightning.sweeps.jobs import record_failure
 from mnist_lightning.sweeps.launch import share_machine
-from mnist_lightning.sweeps.results import record_failure
 from mnist_lightning.termination import Terminated, freeze_imports
 from mnist_lightning.timeline import mark
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.sweeps.results import collect, write_report
+from mnist_lightning.sweeps.jobs import collect
+from mnist_lightning.sweeps.results import write_report
 from mnist_lightning.sweeps.stored_study import is_search, rebuild
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from test_hparams import hparams_session
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.run_dirs import JOB_NAME_MAX, job_name, sweep_job_names, trial_name
+from mnist_lightning.sweeps import jobs as sweep_jobs
 from mnist_lightning.sweeps import results
 from mnist_lightning.sweeps.launch import parallel_jobs, share_machine
 
@@ -51,7 +52,7 @@ def write_job(sweep: Path, name: str, overrides: list[str], metrics: dict[str, A
     if metrics is not None:
         (sweep / name / "metrics.json").write_text(json.dumps(metrics))
     if failed:
-        (sweep / name / results.FAILED_FILE).write_text(json.dumps({"error": "ConfigError: boom"}))
+        (sweep / name / sweep_jobs.FAILED_FILE).write_text(json.dumps({"error": "ConfigError: boom"}))
 
 
 def seed_sweep(sweep: Path) -> None:
@@ -68,7 +69,7 @@ def test_report_ranks_groups_and_plots_by_val_acc_best_never_test(tmp_path: Path
     jobs = results.write_report(tmp_path)
     assert [r["job"] for r in jobs] == ["3_lr=0.01,seed=1", "2_lr=0.01,seed=0", "1_lr=0.1,seed=1",
                                         "0_lr=0.1,seed=0"]  # fmt: skip
-    groups = results.seed_groups(jobs)
+    groups = sweep_jobs.seed_groups(jobs)
     assert [g["config"] for g in groups] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]  # best val first
     assert groups[0][M.VAL_ACC_BEST] == pytest.approx((0.96, 0.01 * math.sqrt(2)))
     assert groups[0][M.TEST_ACC] == pytest.approx((0.91, 0.01 * math.sqrt(2)))
@@ -94,10 +95,10 @@ def test_report_reads_each_jobs_status_and_ranks_and_groups_only_ok_jobs(tmp_pat
     write_job(tmp_path, "6_lr=1,seed=0", ["optimizer.lr=1", "seed=0"])  # killed: neither file
     jobs = results.write_report(tmp_path)
     statuses = [r[M.STATUS] for r in jobs]
-    assert statuses == [M.OK] * 4 + [M.DIVERGED, M.FAILED, results.INCOMPLETE]
+    assert statuses == [M.OK] * 4 + [M.DIVERGED, M.FAILED, sweep_jobs.INCOMPLETE]
     assert [r[M.STATUS] for r in csv.DictReader((tmp_path / "report.csv").open())] == statuses
-    assert [g["config"] for g in results.seed_groups(jobs)] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
-    assert [r["job"] for r in results.unfinished(jobs)] == ["5_lr=-1,seed=0", "6_lr=1,seed=0"]
+    assert [g["config"] for g in sweep_jobs.seed_groups(jobs)] == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
+    assert [r["job"] for r in sweep_jobs.unfinished(jobs)] == ["5_lr=-1,seed=0", "6_lr=1,seed=0"]
 
 
 def test_sweep_with_a_failing_job_reports_then_exits_non_zero(tiny_mnist: Path, tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ def test_a_diverging_run_stops_at_once_keeps_its_last_good_checkpoint_and_says_s
     text = (run / "metrics.json").read_text()
     metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))  # no NaN
     assert metrics[M.STATUS] == M.DIVERGED and metrics[M.TEST_LOSS] is None and metrics[M.TEST_ACC] is None
-    assert metrics[M.EPOCHS] < 1  # stopped at once (the share of its first epoch it ran), not after five of NaN
+    assert metrics[M.EPOCHS] < 1  # stopped at once (its share of the first epoch), not after five of NaN
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == int(step[1]) - 1  # the last good step
     weights = {key: value for key, value in last["state_dict"].items() if key.startswith("net.")}

@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.sweeps.results import RESULTS_FILE, job_status
+from mnist_lightning.sweeps.jobs import job_status
+from mnist_lightning.sweeps.results import RESULTS_FILE
 from mnist_lightning.sweeps.stored_study import absolute_storage
 
 log = logging.getLogger(__name__)
