@@ -47,6 +47,7 @@ class GraphedTraining:
     cuda_graphs: bool = False
     step_mode: str | None = None  # None: settled from cuda_graphs and the device at on_train_start
     static_step: StaticStep | None = None
+    restored_sums: Tensor | None = None  # (4,) a mid-epoch checkpoint's sums, for the next static step
     trainer: Any
     loss: nn.Module
 
@@ -64,6 +65,9 @@ class GraphedTraining:
             if capture:
                 make_capturable(optimizer)
             self.static_step = StaticStep(self, self.loss, optimizer, batch, capture=capture)  # type: ignore[arg-type]
+            if self.restored_sums is not None:  # resumed mid-epoch: the epoch's sums so far
+                self.static_step.sums.copy_(self.restored_sums)
+                self.restored_sums = None
         step = self.static_step
         step.feed([scheduled(optimizer)])  # the lr (and beta1) the scheduler set for this step
         losses = step(batch) if step.fits(batch) else step.eager(batch)  # a last, smaller batch: eager

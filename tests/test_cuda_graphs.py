@@ -5,6 +5,7 @@ The capture itself needs a CUDA GPU: tests/test_gpu.py."""
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,34 @@ def test_fast_gpu_turns_cuda_graphs_on_and_passes_the_checks(compose: Callable[.
     check_run(cfg)
     check_run(compose("experiment=fast_gpu", "trainer.accelerator=cpu", "ema=0.999", fast=False))
     assert compose().cuda_graphs is False  # off by default
+
+
+class KeepMidEpoch(L.Callback):
+    """Copies last.ckpt aside as the fourth step starts: then it holds the state after step 3."""
+
+    def __init__(self, to: Path) -> None:
+        self.to = to
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == 3:
+            shutil.copy(Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt", self.to)
+
+
+def test_a_static_run_resumed_mid_epoch_keeps_its_epoch_sums(
+    compose: Callable[..., DictConfig], tiny_mnist: Path, tmp_path: Path
+) -> None:
+    base = _tiny(tiny_mnist, "last_checkpoint_every=3", "scheduler=cosine")
+    cfg = compose(*base, f"run_dir={tmp_path / 'whole'}")
+    datamodule, model = prepare(cfg)
+    model.step_mode = STATIC
+    whole = build_trainer(cfg, Path(cfg.run_dir))
+    whole.callbacks.append(KeepMidEpoch(tmp_path / "mid.ckpt"))
+    whole.fit(model, datamodule=datamodule)
+    cfg = compose(*base, f"run_dir={tmp_path / 'rest'}")
+    datamodule, model = prepare(cfg)
+    model.step_mode = STATIC
+    rest = build_trainer(cfg, Path(cfg.run_dir))
+    rest.fit(model, datamodule=datamodule, ckpt_path=tmp_path / "mid.ckpt", weights_only=True)
+    assert rest.global_step == whole.global_step == 7
+    for key in (M.TRAIN_LOSS, M.TRAIN_ACC):  # over all 7 batches, not only the 4 after the resume
+        torch.testing.assert_close(rest.callback_metrics[key], whole.callback_metrics[key])
