@@ -44,6 +44,7 @@ def main() -> None:
         "acc_min": min(accs),
         "acc_max": max(accs),
         "fit_mean_s": round(statistics.mean(fits), 2),
+        "fit_median_s": round(statistics.median(fits), 2),  # issue 20's goal for fast_gpu: under 0.5 s
         "fit_min_s": min(fits),
         "fit_max_s": max(fits),
         "share_at_99": f"{sum(a >= TARGET for a in accs)}/{len(accs)}",

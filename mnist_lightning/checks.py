@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning import metric_keys as M
 from mnist_lightning.errors import ConfigError
+from mnist_lightning.graph_checks import check_cuda_graphs
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy (and so seed_everything) accepts
 GPU_NAMES = ("gpu", "cuda")  # the trainer.accelerator values that ask for a CUDA GPU
@@ -108,9 +109,10 @@ def check_monitors(callbacks: DictConfig | None) -> None:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """Every check above, before any data is read."""
+    """Every check above and those of cuda_graphs, before any data is read."""
     check_scalars(cfg)
     check_monitors(cfg.get("callbacks"))
     check_report_figures(cfg.get("report_figures"))
     check_length(cfg.trainer)
     check_learning_rate(cfg.optimizer)
+    check_cuda_graphs(cfg)

@@ -32,6 +32,8 @@ def resume_state(module: L.LightningModule) -> dict[str, Any]:
             name: {key: value.detach().cpu().clone() for key, value in values.items()}
             for name, values in sums.items()
         }
+        if getattr(module, "static_step", None) is not None:  # cuda_graphs: the step keeps its own sums
+            state["graph_sums"] = module.static_step.sums.detach().cpu().clone()  # type: ignore[union-attr]
     return state
 
 
@@ -42,6 +44,7 @@ def restore(module: L.LightningModule, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["cpu_rng"])
     if "cuda_rng" in state and module.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"], module.device)
+    module.restored_sums = state.get("graph_sums")  # the next static step starts from them
     for name, values in state.get("train_metrics", {}).items():
         metric = getattr(module, name)
         for key, value in values.items():

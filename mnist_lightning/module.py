@@ -19,6 +19,7 @@ from mnist_lightning import metric_keys as M
 from mnist_lightning.building import build
 from mnist_lightning.continuation import RESUME_KEY, restore, resume_state
 from mnist_lightning.data.facts import FACTS_KEY, DataFacts
+from mnist_lightning.graphed import GRAPHED, GraphedTraining
 from mnist_lightning.optimization import build_optimizer, build_scheduler
 
 SPLITS = ("train", "val", "test")
@@ -32,8 +33,11 @@ warnings.filterwarnings(
 )
 
 
-class Classifier(L.LightningModule):
-    """Loss, accuracy per split and `val/acc_best`; optimizer and scheduler are instantiated from config."""
+class Classifier(GraphedTraining, L.LightningModule):
+    """Loss, accuracy per split and `val/acc_best`; optimizer and scheduler are instantiated from config.
+
+    With `cuda_graphs` on a CUDA device each training step is one replay of a CUDA graph (graphed.py).
+    """
 
     def __init__(
         self,
@@ -44,12 +48,14 @@ class Classifier(L.LightningModule):
         facts: DataFacts,
         config: dict[str, Any] | None = None,
         channels_last: bool = False,
+        cuda_graphs: bool = False,
     ) -> None:
         super().__init__()
         self.facts = facts  # saved with each checkpoint: evaluate, predict and export read it there
         self.net, self.loss = net, loss
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
+        self.cuda_graphs = cuda_graphs
         self.optimizer_cfg = dict(optimizer)
         self.scheduler_cfg = dict(scheduler or {})
         if config is not None:
@@ -101,9 +107,13 @@ class Classifier(L.LightningModule):
     def on_train_start(self) -> None:
         # The running loss in the progress bar is the one per-step value read off the device.
         self.show_step_loss = self.trainer.progress_bar_callback is not None
+        self.start_graphed(self.device)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _ = self._step(batch, "train")
+        if self.step_mode in GRAPHED:
+            loss = self.graphed_step(batch)  # forward, backward and the optimizer step, all in one
+        else:
+            loss, _ = self._step(batch, "train")
         if self.show_step_loss:
             self.log("loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         return loss
@@ -131,7 +141,8 @@ class Classifier(L.LightningModule):
         self.log(M.LR, lr, on_step=False, on_epoch=True)
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        if not self.log_graphed_epoch():
+            self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -181,4 +192,5 @@ def build_classifier(cfg: DictConfig, facts: DataFacts) -> Classifier:
         facts=facts,
         config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
         channels_last=cfg.channels_last,
+        cuda_graphs=bool(cfg.get("cuda_graphs", False)),  # absent from older checkpoints' configs
     )

@@ -95,6 +95,7 @@ class Config:
     report_figures: list[str] | None = None  # the figures report/ draws (run_report.FIGURES); null: all
     channels_last: bool = False  # NHWC memory format for the network and its inputs (convnets)
     compile: bool = False  # torch.compile the network
+    cuda_graphs: bool = False  # a CUDA device runs each training step as one replay of a CUDA graph
     threads: int | None = None  # torch intra-op threads; null keeps torch's default
     progress_refresh: int = 10  # progress-bar refresh, in steps: each refresh reads the loss off the device
     last_checkpoint_every: int = (
