@@ -121,25 +121,46 @@ def test_the_trial_override_reads_back_whatever_the_storage_url_holds() -> None:
     assert parsed.value() == {"storage": url, "study_name": "my study", "number": 7}
 
 
-def test_a_trial_checked_twice_an_epoch_is_pruned_after_half_of_one(compose, tmp_path: Path) -> None:
-    from mnist_lightning.train import train
-
+def judged_trial(tmp_path: Path) -> tuple[str, str]:
+    """A journal study with one finished trial that learned, and a new trial judged by the median
+    pruner against it: (storage, the `trial=` override that makes a run report to the new trial)."""
     storage = str(tmp_path / JOURNAL_FILE)
     study = optuna.create_study(study_name="s", storage=open_storage(storage), direction="maximize")
-    # One finished trial that learned: after each half epoch its val/acc was 0.9 or more.
-    study.add_trial(
-        optuna.trial.create_trial(value=0.98, intermediate_values={0: 0.9, 1: 0.95, 2: 0.97, 3: 0.98})
-    )
+    learned = {0: 0.9, 1: 0.95, 2: 0.97, 3: 0.98}  # its val/acc after each of its checks
+    study.add_trial(optuna.trial.create_trial(value=0.98, intermediate_values=learned))
     trial = study.ask()
     median = {**pruner_spec("median", Pruners()), "n_startup_trials": 1}
     trial.set_user_attr(PRUNER_ATTR, median)  # as the sweeper does: the pruner that judges the trial
-    where = f"trial={{storage:'{storage}',study_name:s,number:{trial.number}}}"
-    stuck = ("optimizer=sgd", "optimizer.lr=1e-9")
-    cfg = compose(*stuck, "trainer.max_epochs=2", "trainer.val_check_interval=0.5", where, "threads=1")
+    return storage, f"trial={{storage:'{storage}',study_name:s,number:{trial.number}}}"
+
+
+def reported_steps(storage: str) -> list[int]:
+    """The steps the judged trial reported, read back through Optuna."""
+    return list(
+        optuna.load_study(study_name="s", storage=open_storage(storage)).trials[1].intermediate_values
+    )
+
+
+STUCK_RUN = ("optimizer=sgd", "optimizer.lr=1e-9", "threads=1")
+
+
+def test_a_trial_checked_twice_an_epoch_is_pruned_after_half_of_one(compose, tmp_path: Path) -> None:
+    from mnist_lightning.train import train
+
+    storage, where = judged_trial(tmp_path)
+    cfg = compose(*STUCK_RUN, "trainer.max_epochs=2", "trainer.val_check_interval=0.5", where)
     results = train(cfg)
     # Judged at its first check (step 0), half-way through epoch 1, and stopped there: 2 of 4 batches.
     assert results[M.STATUS] == M.PRUNED and results[M.EPOCHS] == 0.5, results
-    assert list(
-        optuna.load_study(study_name="s", storage=open_storage(storage)).trials[1].intermediate_values
-    ) == [0]
+    assert reported_steps(storage) == [0]
     assert json.loads((Path(cfg.run_dir) / M.METRICS_FILE).read_text())[M.EPOCHS] == 0.5
+
+
+def test_a_trial_is_not_pruned_at_its_last_check(compose, tmp_path: Path) -> None:
+    from mnist_lightning.train import train
+
+    storage, where = judged_trial(tmp_path)
+    # Its one check ends the fit: stopping there saves nothing, so the trial finishes and is tested.
+    results = train(compose(*STUCK_RUN, "trainer.max_epochs=1", where))
+    assert results[M.STATUS] == M.OK and results[M.TEST_ACC] is not None, results
+    assert reported_steps(storage) == [0]

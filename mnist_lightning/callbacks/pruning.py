@@ -48,7 +48,8 @@ class TrialPruning(Callback):
         prune, value = False, trainer.callback_metrics.get(REPORTED)
         if self.trial is not None and value is not None:
             self.trial.report(float(value), step=self.step)
-            prune = self.trial.should_prune()
+            # At the fit's last check stopping saves nothing, and a finished trial is tested: it completes.
+            prune = not last_check(trainer) and self.trial.should_prune()
         self.step += 1
         if trainer.world_size > 1:
             prune = trainer.strategy.broadcast(prune, src=0)
@@ -58,6 +59,19 @@ class TrialPruning(Callback):
             if trainer.is_global_zero:
                 done = plural(self.pruned_at, "epoch")
                 log.info("Pruned by the study after %s (%s %.4f): stopping", done, REPORTED, value)
+
+
+def last_check(trainer: L.Trainer) -> bool:
+    """Whether this validation is the fit's last: no further one comes before max_epochs or max_steps."""
+    every = trainer.val_check_batch  # batches between two checks (an epoch's, by default)
+    if not isinstance(every, int) or every <= 0:  # an epoch of unknown length: no later check is known
+        return False
+    done_in_epoch = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    epochs = trainer.max_epochs or -1  # -1 (or None): no epoch limit
+    last_epoch = epochs > 0 and trainer.current_epoch >= epochs - 1
+    left_in_epoch = trainer.num_training_batches - done_in_epoch
+    no_steps_left = 0 < trainer.max_steps < trainer.global_step + every
+    return (last_epoch and left_in_epoch < every) or no_steps_left
 
 
 def pruned_at(trainer: L.Trainer) -> float | None:
