@@ -1,4 +1,4 @@
-"""Structured-config schemas of the entry points' top-level keys: a typo fails at composition."""
+"""Structured-config schemas of training's top-level keys and the dataset node: typos fail at compose."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from mnist_lightning.tool_schemas import tool_schemas
+
 SCHEMA_NAME = "config_schema"
-EVALUATE_SCHEMA = "evaluate_schema"
-EXPORT_IMAGES_SCHEMA = "export_images_schema"
-PREDICT_SCHEMA = "predict_schema"
-EXPORT_SCHEMA = "export_schema"
-SERVE_SCHEMA = "serve_schema"
 DATASET_SCHEMA = "_schema"  # conf/dataset/*.yaml list it first; the `_` keeps it out of --help's options
 
 
@@ -110,80 +107,12 @@ class Config:
     trial: TrialSettings = field(default_factory=TrialSettings)  # a search trial reports val/acc to it
 
 
-@dataclass
-class EvaluateConfig:
-    """`python -m mnist_lightning.evaluate`: everything else comes from the checkpoint."""
-
-    ckpt_path: str = MISSING
-    data: Any = None  # another data source (data=...) to test on; default: the checkpoint's own
-    logger: Any = None  # name -> a `_target_` node (conf/logger/), as in training
-    data_root: str | None = None  # only move the checkpoint's data source to another folder
-    accelerator: str = "auto"
-    report: bool = True  # write figures and tables to <run_dir>/report/
-    seed: int = 0  # unused by evaluation itself; data configs interpolate it
-    task_name: str = "evaluate"
-    verbose: bool = False  # as Config.verbose
-    run_dir: str = "${hydra:runtime.output_dir}"
-
-
-@dataclass
-class ExportImagesConfig:
-    """`python -m mnist_lightning.export_images`: `data` is the data group, scalars are typed."""
-
-    data: Any = MISSING
-    out: str = MISSING
-    format: str = "png"
-    seed: int = 0
-    task_name: str = "export_images"
-
-
-@dataclass
-class PredictConfig:
-    """`python -m mnist_lightning.predict`: the model comes from the checkpoint, the images from `inputs`."""
-
-    ckpt_path: str = MISSING
-    inputs: str = MISSING  # an image, a folder of images, or a glob pattern
-    output: str = "predictions.csv"
-    plot: bool = False
-    plot_dir: str | None = None  # default: predictions/ next to the CSV
-    task_name: str = "predict"
-
-
-@dataclass
-class ExportConfig:
-    """`python -m mnist_lightning.export`: a checkpoint written out as ONNX or TorchScript."""
-
-    ckpt_path: str = MISSING
-    format: str = "onnx"  # onnx | torchscript
-    out: str = MISSING  # the model file to write
-    task_name: str = "export"
-    verbose: bool = False  # as Config.verbose
-
-
-@dataclass
-class ServeConfig:
-    """`python -m mnist_lightning.serve`: one checkpoint over HTTP, and what a request may cost at most."""
-
-    ckpt_path: str = MISSING
-    host: str = "127.0.0.1"  # loopback: this machine only
-    port: int = 8000  # 0: any free port
-    max_upload_mb: float = 5.0  # a larger request body is refused (413)
-    max_pixels: int = 16_000_000  # an image that claims more is refused before it is decoded
-    max_concurrent: int = 4  # images decoded and classified at once: bounds the memory they take
-    max_connections: int = 64  # more open connections at once are answered 503
-    access_log: bool = False  # true: one log line per request
-    task_name: str = "serve"
-
-
 def store_schemas() -> None:
     """Put each entry point's schema in Hydra's ConfigStore, under the name its conf/*.yaml lists."""
     store = ConfigStore.instance()
     store.store(name=SCHEMA_NAME, node=Config)
-    store.store(name=EVALUATE_SCHEMA, node=EvaluateConfig)
-    store.store(name=EXPORT_IMAGES_SCHEMA, node=ExportImagesConfig)
-    store.store(name=EXPORT_SCHEMA, node=ExportConfig)
-    store.store(name=PREDICT_SCHEMA, node=PredictConfig)
-    store.store(name=SERVE_SCHEMA, node=ServeConfig)
+    for name, node in tool_schemas().items():  # evaluate, predict, export, serve
+        store.store(name=name, node=node)
     dataset = OmegaConf.structured(DatasetConfig)
     OmegaConf.set_readonly(
         dataset, False
