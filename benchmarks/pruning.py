@@ -3,11 +3,15 @@
     MNIST_DATA_DIR=... python -m benchmarks.pruning [--trials 16] [--epochs 4] [--checks 2] [--parallel] [...]
 
 Both searches run `python -m mnist_lightning -m` over optimizer, optimizer.lr and data.batch_size with
-the same sampler seed, one after the other; extra arguments are Hydra overrides given to both, e.g.
-`hydra.sweeper.pruners.median.n_startup_trials=3`. The pruned search validates --checks times an epoch
-(`trainer.val_check_interval`), so that its pruner can stop a trial inside its first epoch; the search
-without a pruner validates once an epoch, as it would on its own. Trial-epochs count the fraction of an
-epoch a pruned trial ran. Each sweep folder stays in --out for a look.
+the same sampler seed (--seed), one after the other with every core, as a user runs a search (the
+figures of record); extra arguments are Hydra overrides given to both, e.g.
+`hydra.sweeper.pruners.median.n_startup_trials=3`. --parallel halves the benchmark's own wall time, but
+it trains with one thread (other numerics, so other trials get pruned) and shares the machine
+unevenly: the pruned search runs beside the other for all of its time, the other for only part of
+its own. The pruned search validates --checks times an epoch (`trainer.val_check_interval`), so that
+its pruner can stop a trial inside its first epoch; the search without a pruner validates once an
+epoch, as it would on its own. Trial-epochs count the fraction of an epoch a pruned trial ran. Each
+sweep folder stays in --out for a look.
 """
 
 from __future__ import annotations
@@ -83,8 +87,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="the sweeps' folder (default: a new one)")
     parser.add_argument(
         "--parallel", action="store_true",
-        help="run both searches at once, one thread each (threads=1): the same conditions for both, "
-        "in half the wall time on a 2-core machine",
+        help="run both searches at once, one thread each (threads=1): half the wall time on a 2-core "
+        "machine, but not what a user's one search sees (see above)",
     )  # fmt: skip
     parser.add_argument("overrides", nargs="*")
     add_accelerator(parser)
