@@ -129,7 +129,8 @@ def test_an_interrupted_search_continues_from_sqlite_without_repeating_a_trial(
     second = search(tmp_path, tiny_mnist, "second", "hydra.sweeper.n_trials=6")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "3 of 6 trials already done" in second.stdout + second.stderr
-    assert len([p for p in (tmp_path / "second").iterdir() if (p / ".hydra").is_dir()]) == 3
+    continued = sorted(p.name for p in (tmp_path / "second").iterdir() if (p / ".hydra").is_dir())
+    assert [name.split("_")[0] for name in continued] == ["3", "4", "5"], continued  # before: 0, 1, 2
     trials = optuna.load_study(
         study_name="mnist_lightning", storage=f"sqlite:///{tmp_path / 'study.db'}"
     ).trials

@@ -118,6 +118,9 @@ class OptunaSweeper(Sweeper):
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
+        # A continued study numbers its folders after the trials launched before it (an interrupted
+        # one included), so `3_...` in the sweep folder is never a second, different trial.
+        self.job_idx = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
         log.info("Optuna study %s in %s: %d of %d trials already done",
                  c.study_name, c.storage, done, c.n_trials)  # fmt: skip
         while done < c.n_trials:
