@@ -118,8 +118,7 @@ class OptunaSweeper(Sweeper):
         for fixed in c.enqueue:
             study.enqueue_trial(dict(fixed), skip_if_exists=True)
         done = sum(t.state.is_finished() for t in study.trials)
-        # A continued study numbers its folders after the trials launched before it (an interrupted
-        # one included), so `3_...` in the sweep folder is never a second, different trial.
+        # A continued study numbers its jobs (hydra.job.num) after the trials launched before it.
         self.job_idx = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
         log.info("Optuna study %s in %s: %d of %d trials already done",
                  c.study_name, c.storage, done, c.n_trials)  # fmt: skip
@@ -129,10 +128,12 @@ class OptunaSweeper(Sweeper):
             sampled = [{key: t.params[key] for key in space} for t in trials]
             for trial in trials:  # the job judges itself with it, epoch by epoch (callbacks.trial_pruning)
                 trial.set_user_attr(PRUNER_ATTR, pruner)
-            batch = [  # each trial's folder named by the values it sampled: `3_optimizer=adam,...`
-                [*fixed_overrides, *(f"{k}={v}" for k, v in s.items()), subdir_override(num, trial_name(s)),
-                 trial_override(c.storage, c.study_name, t.number)]
-                for num, (t, s) in enumerate(zip(trials, sampled, strict=True), self.job_idx)
+            # Each trial's folder: its number in the study (unique, even for two sweepers sharing the
+            # study) and the values it sampled: `3_optimizer=adam,...`.
+            batch = [
+                [*fixed_overrides, *(f"{k}={v}" for k, v in s.items()),
+                 subdir_override(t.number, trial_name(s)), trial_override(c.storage, c.study_name, t.number)]
+                for t, s in zip(trials, sampled, strict=True)
             ]  # fmt: skip
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
